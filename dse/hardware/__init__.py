@@ -1,0 +1,1 @@
+"""dse.hardware layer (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""dse.model layer (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""dse.report layer (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""dse.search layer (see DESIGN.md)."""
