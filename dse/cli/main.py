@@ -30,7 +30,7 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad flag as one line (no usage dump) and exits 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        raise UserError(f"{self.prog}: {message}")
+        raise UserError(f"{message} (see '{self.prog} --help')")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,6 @@
+"""Workloads: networks as layer tables, parametric in input resolution (first layer of dse)."""
+
+from dse.workloads.layers import OPS, LayerTable, NetBuilder
+from dse.workloads.registry import NETWORKS, available_networks, load_workload, parse_workload
+
+__all__ = ["OPS", "LayerTable", "NetBuilder", "NETWORKS", "available_networks", "load_workload", "parse_workload"]

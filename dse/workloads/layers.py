@@ -1,0 +1,237 @@
+"""Networks as layer tables: one row per layer, numpy struct-of-arrays.
+
+A :class:`LayerTable` is what every other layer of dse sees of a network. All counts are per
+inference of ONE input image (batch 1); the evaluator multiplies by the batch size.
+
+Activation liveness: a tensor is alive from the layer that produces it until the last layer that
+reads it. ``live_elems[l]`` counts the elements of tensors that are alive *across* layer ``l``
+without being read or written by it (skip connections, route/concat sources, inputs of later
+adds). The peak live activation is therefore ``max(in_elems + out_elems + live_elems)``. Network
+outputs (detection heads, logits) are streamed out as they are produced and are not kept alive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: Operator kinds, in the order of their integer codes in ``LayerTable.op``.
+OPS = ("conv", "dwconv", "fc", "pool", "upsample", "add", "concat")
+OP_CODE = {name: code for code, name in enumerate(OPS)}
+
+#: Integer columns of a layer table (all int64, per image).
+INT_COLUMNS = (
+    "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "kernel_h", "kernel_w", "stride", "groups",
+    "macs", "weight_elems", "in_elems", "out_elems", "live_elems",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class LayerTable:
+    """A network as a table of L layers (every array has shape (L,)).
+
+    Columns: ``name`` (str), ``op`` (int8 code into :data:`OPS`), input/output H, W, C,
+    ``kernel_h``/``kernel_w``, ``stride``, ``groups``, ``macs`` (multiply-accumulates per image),
+    ``weight_elems`` (weights plus one bias per output channel: batch norm folded),
+    ``in_elems``/``out_elems`` (activation elements read/written per image; several inputs are
+    summed), ``live_elems`` (other activation elements alive across the layer), ``winograd_ok``
+    (3x3, stride 1, dense convolution).
+    """
+
+    network: str
+    width: int
+    height: int
+    name: np.ndarray
+    op: np.ndarray
+    in_h: np.ndarray
+    in_w: np.ndarray
+    in_c: np.ndarray
+    out_h: np.ndarray
+    out_w: np.ndarray
+    out_c: np.ndarray
+    kernel_h: np.ndarray
+    kernel_w: np.ndarray
+    stride: np.ndarray
+    groups: np.ndarray
+    macs: np.ndarray
+    weight_elems: np.ndarray
+    in_elems: np.ndarray
+    out_elems: np.ndarray
+    live_elems: np.ndarray
+    winograd_ok: np.ndarray
+
+    @property
+    def label(self) -> str:
+        """``NAME@WIDTHxHEIGHT``, the canonical workload name."""
+        return f"{self.network}@{self.width}x{self.height}"
+
+    def __len__(self) -> int:
+        return int(self.op.shape[0])
+
+    @property
+    def total_macs(self) -> int:
+        return int(self.macs.sum())
+
+    @property
+    def total_weight_elems(self) -> int:
+        return int(self.weight_elems.sum())
+
+    @property
+    def largest_activation_elems(self) -> int:
+        """Largest single tensor (layer output or the network input), elements per image."""
+        return int(max(self.out_elems.max(), self.in_h[0] * self.in_w[0] * self.in_c[0]))
+
+    @property
+    def working_elems(self) -> np.ndarray:
+        """(L,) activation elements alive while each layer runs: inputs + output + live skips."""
+        return self.in_elems + self.out_elems + self.live_elems
+
+    @property
+    def peak_live_elems(self) -> int:
+        """Peak of :attr:`working_elems` over the network, elements per image."""
+        return int(self.working_elems.max())
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as a pandas DataFrame (one row per layer, op as its name)."""
+        data = {"name": self.name, "op": np.asarray(OPS, dtype=object)[self.op]}
+        for col in INT_COLUMNS:
+            data[col] = getattr(self, col)
+        data["winograd_ok"] = self.winograd_ok
+        return pd.DataFrame(data)
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A symbolic activation tensor of one image while a network is being built."""
+
+    tid: int
+    h: int
+    w: int
+    c: int
+
+    @property
+    def elems(self) -> int:
+        return self.h * self.w * self.c
+
+
+def conv_out(size: int, kernel: int, stride: int, pad: int) -> int:
+    """Output side of a convolution or pooling window (floor convention, as PyTorch and darknet)."""
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+@dataclass
+class NetBuilder:
+    """Builds a :class:`LayerTable` layer by layer while tracking tensor shapes and liveness."""
+
+    network: str
+    width: int
+    height: int
+    channels: int = 3
+    _rows: list = field(default_factory=list)
+    _inputs: list = field(default_factory=list)  # tensor ids read by each layer
+    _producer: dict = field(default_factory=dict)  # tensor id -> layer index (-1: network input)
+    _elems: dict = field(default_factory=dict)  # tensor id -> elements
+    _next_tid: int = 0
+
+    def input(self) -> Tensor:
+        return self._new_tensor(self.height, self.width, self.channels, producer=-1)
+
+    def _new_tensor(self, h: int, w: int, c: int, producer: int) -> Tensor:
+        if h <= 0 or w <= 0 or c <= 0:
+            raise ValueError(f"{self.network}: non-positive tensor shape {h}x{w}x{c}")
+        t = Tensor(self._next_tid, h, w, c)
+        self._next_tid += 1
+        self._producer[t.tid] = producer
+        self._elems[t.tid] = t.elems
+        return t
+
+    def _add(self, name, op, inputs, out_h, out_w, out_c, k_h=1, k_w=1, stride=1, groups=1,
+             macs=0, weights=0) -> Tensor:
+        layer = len(self._rows)
+        first = inputs[0]
+        out = self._new_tensor(out_h, out_w, out_c, producer=layer)
+        self._rows.append(dict(
+            name=name or f"{op}{layer}", op=OP_CODE[op], in_h=first.h, in_w=first.w,
+            in_c=sum(t.c for t in inputs) if op == "concat" else first.c,
+            out_h=out_h, out_w=out_w, out_c=out_c, kernel_h=k_h, kernel_w=k_w, stride=stride,
+            groups=groups, macs=macs, weight_elems=weights,
+            in_elems=sum(t.elems for t in inputs), out_elems=out.elems,
+            winograd_ok=(op == "conv" and k_h == 3 and k_w == 3 and stride == 1 and groups == 1),
+        ))
+        self._inputs.append([t.tid for t in inputs])
+        return out
+
+    def conv(self, x: Tensor, out_c: int, k: int, stride: int = 1, pad: int | None = None,
+             groups: int = 1, bias: bool = True, name: str | None = None) -> Tensor:
+        """A 2-D convolution (k x k); ``pad`` defaults to k // 2 ("same" at stride 1)."""
+        pad = k // 2 if pad is None else pad
+        if x.c % groups or out_c % groups:
+            raise ValueError(f"{self.network}: channels {x.c}->{out_c} not divisible by groups {groups}")
+        oh, ow = conv_out(x.h, k, stride, pad), conv_out(x.w, k, stride, pad)
+        per_out = (x.c // groups) * k * k
+        op = "dwconv" if groups > 1 and groups == x.c else "conv"
+        return self._add(name, op, [x], oh, ow, out_c, k, k, stride, groups,
+                         macs=oh * ow * out_c * per_out,
+                         weights=out_c * per_out + (out_c if bias else 0))
+
+    def fc(self, x: Tensor, out_features: int, bias: bool = True, name: str | None = None) -> Tensor:
+        """Fully connected layer over the flattened input."""
+        n_in = x.elems
+        return self._add(name, "fc", [x], 1, 1, out_features, macs=n_in * out_features,
+                         weights=n_in * out_features + (out_features if bias else 0))
+
+    def pool(self, x: Tensor, k: int, stride: int, pad: int = 0, name: str | None = None) -> Tensor:
+        """Max or average pooling window (no MACs, no weights)."""
+        oh, ow = conv_out(x.h, k, stride, pad), conv_out(x.w, k, stride, pad)
+        return self._add(name, "pool", [x], oh, ow, x.c, k, k, stride)
+
+    def global_pool(self, x: Tensor, name: str | None = None) -> Tensor:
+        return self._add(name, "pool", [x], 1, 1, x.c, x.h, x.w, 1)
+
+    def upsample(self, x: Tensor, factor: int = 2, name: str | None = None) -> Tensor:
+        """Nearest-neighbour (or transposed-free) upsampling by an integer factor."""
+        return self._add(name, "upsample", [x], x.h * factor, x.w * factor, x.c)
+
+    def add(self, a: Tensor, b: Tensor, name: str | None = None) -> Tensor:
+        if (a.h, a.w, a.c) != (b.h, b.w, b.c):
+            raise ValueError(f"{self.network}: add of {a} and {b}")
+        return self._add(name, "add", [a, b], a.h, a.w, a.c)
+
+    def concat(self, parts: list[Tensor], name: str | None = None) -> Tensor:
+        h, w = parts[0].h, parts[0].w
+        if any((t.h, t.w) != (h, w) for t in parts):
+            raise ValueError(f"{self.network}: concat of mismatched tensors {parts}")
+        return self._add(name, "concat", list(parts), h, w, sum(t.c for t in parts))
+
+    def build(self) -> LayerTable:
+        """Freeze the layers into a :class:`LayerTable`, computing ``live_elems``."""
+        n = len(self._rows)
+        last_use: dict[int, int] = {}
+        for layer, tids in enumerate(self._inputs):
+            for tid in tids:
+                last_use[tid] = layer
+        # A tensor read later contributes to live_elems of every layer strictly between its
+        # producer and its last reader that does not read it itself: a difference array does it
+        # in O(L + tensors).
+        diff = np.zeros(n + 1, dtype=np.int64)
+        for tid, last in last_use.items():
+            first = self._producer[tid] + 1
+            if first < last:
+                diff[first] += self._elems[tid]
+                diff[last] -= self._elems[tid]
+        live = np.cumsum(diff)[:n]
+        for layer, tids in enumerate(self._inputs):
+            for tid in set(tids):
+                if self._producer[tid] + 1 <= layer < last_use[tid]:
+                    live[layer] -= self._elems[tid]  # read by this layer: already in in_elems
+        cols = {c: np.array([r[c] for r in self._rows], dtype=np.int64) for c in INT_COLUMNS
+                if c != "live_elems"}
+        return LayerTable(
+            network=self.network, width=self.width, height=self.height,
+            name=np.array([r["name"] for r in self._rows], dtype=object),
+            op=np.array([r["op"] for r in self._rows], dtype=np.int8),
+            live_elems=live, winograd_ok=np.array([r["winograd_ok"] for r in self._rows], dtype=bool),
+            **cols,
+        )

@@ -1,0 +1,1 @@
+"""Built-in networks, one module each; every module exposes ``build(width, height) -> LayerTable``."""
