@@ -38,6 +38,12 @@ class LayerTable:
     ``in_elems``/``out_elems`` (activation elements read/written per image; several inputs are
     summed), ``live_elems`` (other activation elements alive across the layer), ``winograd_ok``
     (3x3, stride 1, dense convolution).
+
+    On-chip residency thresholds (see :meth:`NetBuilder.build`): ``out_keep_need_elems`` (L,)
+    float, the per-image SRAM (in elements) needed to keep the layer's output on chip for its whole
+    life (``inf`` for network outputs, which always go to DRAM); ``in_slot_elems`` (L, K) int and
+    ``in_slot_keep_need_elems`` (L, K) float, the same for each of the layer's K input slots
+    (unused slots have 0 elements; the network input is ``inf``: it arrives from DRAM).
     """
 
     network: str
@@ -61,6 +67,9 @@ class LayerTable:
     out_elems: np.ndarray
     live_elems: np.ndarray
     winograd_ok: np.ndarray
+    out_keep_need_elems: np.ndarray
+    in_slot_elems: np.ndarray
+    in_slot_keep_need_elems: np.ndarray
 
     @property
     def label(self) -> str:
@@ -206,26 +215,54 @@ class NetBuilder:
         return self._add(name, "concat", list(parts), h, w, sum(t.c for t in parts))
 
     def build(self) -> LayerTable:
-        """Freeze the layers into a :class:`LayerTable`, computing ``live_elems``."""
+        """Freeze the layers into a :class:`LayerTable`, computing liveness and residency needs.
+
+        Residency policy (per image, in elements; the evaluator scales by batch x bytes/element and
+        compares with the SRAM left for activations). A tensor stays on chip only if, at every
+        layer of its life, it fits together with everything of higher priority: the operands of
+        the running layer (its inputs and output) come first, then bystander tensors (alive but
+        not touched by the running layer) with shorter remaining lives. Long-lived skip tensors
+        are thus the first to spill to DRAM, which is what a compiler minimizing traffic does.
+        A spilled tensor is written once by its producer and read once by each reader.
+        """
         n = len(self._rows)
-        last_use: dict[int, int] = {}
+        readers: dict[int, list[int]] = {}
         for layer, tids in enumerate(self._inputs):
-            for tid in tids:
-                last_use[tid] = layer
-        # A tensor read later contributes to live_elems of every layer strictly between its
-        # producer and its last reader that does not read it itself: a difference array does it
-        # in O(L + tensors).
-        diff = np.zeros(n + 1, dtype=np.int64)
+            for tid in dict.fromkeys(tids):
+                readers.setdefault(tid, []).append(layer)
+        last_use = {tid: rs[-1] for tid, rs in readers.items()}
+        active = np.array([r["in_elems"] + r["out_elems"] for r in self._rows], dtype=np.int64)
+        live = np.zeros(n, dtype=np.int64)
+        bystanders: list[list[int]] = [[] for _ in range(n)]
         for tid, last in last_use.items():
-            first = self._producer[tid] + 1
-            if first < last:
-                diff[first] += self._elems[tid]
-                diff[last] -= self._elems[tid]
-        live = np.cumsum(diff)[:n]
+            reading = set(readers[tid])
+            for layer in range(self._producer[tid] + 1, last):
+                if layer not in reading:
+                    live[layer] += self._elems[tid]
+                    bystanders[layer].append(tid)
+        # need[t]: SRAM elements required to keep t on chip for its whole life.
+        need = {}
+        for tid, rs in readers.items():
+            touching = rs + ([self._producer[tid]] if self._producer[tid] >= 0 else [])
+            need[tid] = float(active[touching].max())
+        for layer, tids in enumerate(bystanders):
+            ranked = sorted(tids, key=lambda t: (last_use[t] - self._producer[t], t))
+            total = int(active[layer])
+            for tid in ranked:
+                total += self._elems[tid]
+                need[tid] = max(need[tid], float(total))
+        for tid, producer in self._producer.items():
+            if producer < 0 or tid not in readers:  # network input from DRAM, outputs to DRAM
+                need[tid] = np.inf
+        k = max(len(t) for t in self._inputs)
+        in_slot = np.zeros((n, k), dtype=np.int64)
+        in_need = np.zeros((n, k), dtype=np.float64)
+        out_need = np.empty(n, dtype=np.float64)
+        out_tid = {p: tid for tid, p in self._producer.items() if p >= 0}
         for layer, tids in enumerate(self._inputs):
-            for tid in set(tids):
-                if self._producer[tid] + 1 <= layer < last_use[tid]:
-                    live[layer] -= self._elems[tid]  # read by this layer: already in in_elems
+            for j, tid in enumerate(tids):
+                in_slot[layer, j], in_need[layer, j] = self._elems[tid], need[tid]
+            out_need[layer] = need[out_tid[layer]]
         cols = {c: np.array([r[c] for r in self._rows], dtype=np.int64) for c in INT_COLUMNS
                 if c != "live_elems"}
         return LayerTable(
@@ -233,5 +270,6 @@ class NetBuilder:
             name=np.array([r["name"] for r in self._rows], dtype=object),
             op=np.array([r["op"] for r in self._rows], dtype=np.int8),
             live_elems=live, winograd_ok=np.array([r["winograd_ok"] for r in self._rows], dtype=bool),
+            out_keep_need_elems=out_need, in_slot_elems=in_slot, in_slot_keep_need_elems=in_need,
             **cols,
         )
