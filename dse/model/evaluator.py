@@ -1,0 +1,250 @@
+"""The vectorized evaluator: D designs x one workload of L layers -> time, traffic, energy.
+
+Everything is broadcast over (D, L) arrays, processed in chunks of designs so that the
+temporaries stay in cache; there is no Python loop over designs. Equations, units and limits are
+documented in ``docs/model.md``; the symbols below follow it.
+
+Shapes: per-design inputs are (D,) and become (D, 1) columns; per-layer inputs are (L,) and
+become (1, L) rows. All quantities are SI: seconds, bytes, joules, watts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from dse.hardware.designs import LOWERINGS, DesignBatch
+from dse.hardware.physical import HardwareArrays
+from dse.model.constants import model_constants
+from dse.workloads.layers import OP_CODE, LayerTable
+
+#: Names of the per-layer bounds, in the order of the codes stored in ``bound``.
+BOUNDS = ("compute", "sram", "interconnect", "dram", "overhead")
+
+#: Designs per chunk: (CHUNK, L) float64 temporaries stay within a few hundred KB.
+CHUNK_DESIGNS = 512
+
+_MAC_OPS = (OP_CODE["conv"], OP_CODE["dwconv"], OP_CODE["fc"])
+_IM2COL = LOWERINGS.index("im2col")
+
+
+@dataclass(frozen=True, eq=False)
+class LayerGeometry:
+    """Design-independent per-layer quantities of a workload, each a (1, L) float64 row."""
+
+    is_mac: np.ndarray  # bool
+    groups: np.ndarray
+    cout_g: np.ndarray  # output channels per group (fc: output features)
+    red_im2col: np.ndarray  # reduction length mapped on array rows with im2col lowering
+    red_channel: np.ndarray  # ... with channel unrolling (input channels per group)
+    kernel_loops: np.ndarray  # kernel positions iterated in time with channel unrolling
+    pixels: np.ndarray  # output pixels per image (fc: 1)
+    macs: np.ndarray
+    winograd_ok: np.ndarray  # bool
+    weight_elems: np.ndarray
+    in_elems: np.ndarray
+    out_elems: np.ndarray
+    io_elems: np.ndarray  # in + out (non-MAC layers' vector work)
+    out_need: np.ndarray  # per-image SRAM elements needed to keep the output on chip
+    in_slot_elems: np.ndarray  # (K, L)
+    in_slot_need: np.ndarray  # (K, L)
+    total_weight_elems: float
+    peak_live_elems: float
+    total_macs: float
+    winograd_macs: float
+
+
+@lru_cache(maxsize=32)
+def layer_geometry(table: LayerTable) -> LayerGeometry:
+    """Precompute the (1, L) rows the evaluator broadcasts against (cached per table)."""
+    f = lambda a: np.asarray(a, dtype=np.float64)[None, :]  # noqa: E731
+    is_mac = np.isin(table.op, _MAC_OPS)
+    is_fc = table.op == OP_CODE["fc"]
+    groups = np.maximum(table.groups, 1)
+    kernel = np.where(is_fc, 1, table.kernel_h * table.kernel_w)
+    cin_g = np.where(is_fc, table.in_elems, table.in_c // groups)
+    return LayerGeometry(
+        is_mac=is_mac[None, :],
+        groups=f(groups),
+        cout_g=f(np.where(is_mac, table.out_c // groups, 1)),
+        red_im2col=f(np.where(is_mac, cin_g * kernel, 1)),
+        red_channel=f(np.where(is_mac, cin_g, 1)),
+        kernel_loops=f(np.where(is_mac, kernel, 1)),
+        pixels=f(np.where(is_fc, 1, table.out_h * table.out_w)),
+        macs=f(table.macs),
+        winograd_ok=table.winograd_ok[None, :],
+        weight_elems=f(table.weight_elems),
+        in_elems=f(table.in_elems),
+        out_elems=f(table.out_elems),
+        io_elems=f(table.in_elems + table.out_elems),
+        out_need=f(table.out_keep_need_elems),
+        in_slot_elems=np.asarray(table.in_slot_elems, dtype=np.float64).T.copy(),
+        in_slot_need=np.asarray(table.in_slot_keep_need_elems, dtype=np.float64).T.copy(),
+        total_weight_elems=float(table.weight_elems.sum()),
+        peak_live_elems=float(table.peak_live_elems),
+        total_macs=float(table.macs.sum()),
+        winograd_macs=float(table.macs[table.winograd_ok].sum()),
+    )
+
+
+@dataclass(frozen=True)
+class NetworkMetrics:
+    """Per-network results for D designs; every array has shape (D,).
+
+    Per inference (one image) unless the name says batch: ``latency_s`` is the time of one batch.
+    ``layers`` holds (D, L) arrays when requested (see :func:`evaluate_workload`).
+    """
+
+    latency_s: np.ndarray
+    throughput_ips: np.ndarray
+    energy_j: np.ndarray
+    energy_mac_j: np.ndarray
+    energy_sram_j: np.ndarray
+    energy_noc_j: np.ndarray
+    energy_dram_j: np.ndarray
+    energy_static_j: np.ndarray
+    power_w: np.ndarray
+    utilization: np.ndarray  # hardware MACs performed / (peak MACs/s x latency), <= 1
+    effective_tops: np.ndarray  # 2 x nominal (non-Winograd) MACs / s, in 10^12 ops/s
+    dram_bytes: np.ndarray  # per inference
+    sram_bytes: np.ndarray  # SRAM reads + writes per inference
+    weights_resident: np.ndarray  # bool
+    layers: dict | None = None
+
+
+def _ceil_div(a, b):
+    return np.ceil(a / b)
+
+
+def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: slice, consts: dict,
+                    want_layers: bool) -> dict:
+    col = lambda a: np.asarray(a[sl], dtype=np.float64)[:, None]  # noqa: E731
+    cores, rows, cols = col(d.cores), col(d.rows), col(d.cols)
+    batch = col(d.batch)
+    im2col = (d.lowering[sl] == _IM2COL)[:, None]
+    wino_on = d.winograd[sl][:, None]
+    rate = col(hw.macs_per_cycle) / (cores * rows * cols)  # precision rate factor (1 = full rate)
+
+    # --- compute: spatial mapping on cores x rows x cols (docs/model.md, "Compute") ---------
+    red = np.where(im2col, g.red_im2col, g.red_channel)
+    kloops = np.where(im2col, 1.0, g.kernel_loops)
+    tiles = g.groups * kloops * _ceil_div(red, rows) * _ceil_div(g.cout_g, cols)
+    vectors = g.pixels * batch
+    fill = rows + cols
+    cyc_split_pixels = tiles * (_ceil_div(vectors, cores) + fill)
+    cyc_split_tiles = _ceil_div(tiles, cores) * (vectors + fill)
+    split_pixels = cyc_split_pixels <= cyc_split_tiles
+    cyc = np.minimum(cyc_split_pixels, cyc_split_tiles)
+    wino = wino_on & g.winograd_ok
+    wino_div = np.where(wino, consts["winograd_f2x2_3x3_mac_reduction"], 1.0)
+    vec_cycles = _ceil_div(g.io_elems * batch, cores * cols * consts["vector_lanes_per_array_column"])
+    cycles = np.where(g.is_mac, cyc / wino_div / rate, vec_cycles)
+    compute_s = cycles / col(hw.clock_hz)
+
+    # --- memory: residency, spills, weight streaming (docs/model.md, "Memory") --------------
+    bpe = col(hw.bytes_per_element)
+    sram = col(hw.sram_bytes)
+    batch_bytes = batch * bpe  # bytes per element summed over the batch
+    w_total = g.total_weight_elems * bpe
+    resident = (w_total + g.peak_live_elems * batch_bytes) <= sram
+    wbf = consts["weight_buffer_fraction"]
+    sram_act = np.where(resident, sram - w_total, sram * (1.0 - wbf))
+    thresh = sram_act / batch_bytes  # per-image elements an activation may need to stay on chip
+    spill_elems = np.where(g.out_need > thresh, g.out_elems, 0.0)
+    for k in range(g.in_slot_elems.shape[0]):
+        spill_elems = spill_elems + np.where(g.in_slot_need[k] > thresh, g.in_slot_elems[k], 0.0)
+    in_bytes = g.in_elems * batch_bytes
+    w_bytes = g.weight_elems * bpe
+    w_buf = sram * wbf
+    # A layer whose weights exceed the weight buffer is tiled: either weight chunks with the
+    # input re-read per chunk, or input tiles with the weights re-read per tile; the cheaper wins.
+    reread_input = (_ceil_div(w_bytes, w_buf) - 1.0) * in_bytes
+    reread_weights = (np.maximum(_ceil_div(in_bytes, sram_act), 1.0) - 1.0) * w_bytes
+    w_extra = np.where(w_bytes > w_buf, np.minimum(reread_input, reread_weights), 0.0)
+    w_dram = np.where(resident, 0.0, w_bytes + w_extra)
+    dram = spill_elems * batch_bytes + w_dram
+
+    # --- on-chip traffic: SRAM <-> MAC arrays over the interconnect -------------------------
+    out_bytes = g.out_elems * batch_bytes
+    weight_loads = np.where(split_pixels, cores, 1.0)
+    col_tiles = _ceil_div(g.cout_g, cols)
+    sram_rd = np.where(g.is_mac, in_bytes * col_tiles * kloops + w_bytes * weight_loads, in_bytes)
+    sram_wr = out_bytes + dram
+    noc = sram_rd + out_bytes
+    sram_s = (sram_rd + sram_wr) / col(hw.sram_bw_bytes_per_s)
+    noc_s = noc / col(hw.noc_bw_bytes_per_s)
+    dram_s = dram / col(hw.dram_bw_bytes_per_s)
+
+    overhead = col(hw.layer_overhead_s)
+    bound_s = np.maximum(np.maximum(compute_s, sram_s), np.maximum(noc_s, dram_s))
+    layer_s = bound_s + overhead
+    latency = layer_s.sum(axis=1)
+
+    hw_macs = batch[:, 0] * (g.total_macs - (1.0 - 1.0 / consts["winograd_f2x2_3x3_mac_reduction"])
+                             * g.winograd_macs * wino_on[:, 0])
+    out = dict(
+        latency_s=latency, hw_macs=hw_macs, dram=dram.sum(axis=1), sram_rd=sram_rd.sum(axis=1),
+        sram_wr=sram_wr.sum(axis=1), noc=noc.sum(axis=1), resident=resident[:, 0],
+    )
+    if want_layers:
+        stacked = np.stack([compute_s, sram_s, noc_s, dram_s], axis=0)
+        bound = np.argmax(stacked, axis=0).astype(np.int8)
+        bound[np.broadcast_to(overhead, bound.shape) > bound_s] = BOUNDS.index("overhead")
+        out["layers"] = dict(
+            time_s=layer_s, compute_s=compute_s, sram_s=sram_s, interconnect_s=noc_s,
+            dram_s=dram_s, overhead_s=np.broadcast_to(overhead, layer_s.shape).copy(), bound=bound,
+            cycles=cycles, dram_bytes=dram, sram_bytes=sram_rd + sram_wr,
+            utilization=np.where(g.is_mac, g.macs * batch / wino_div / np.maximum(
+                cycles * col(hw.macs_per_cycle), 1.0), 0.0),
+        )
+    return out
+
+
+def evaluate_workload(table: LayerTable, designs: DesignBatch, hw: HardwareArrays,
+                      per_layer: bool = False, chunk: int = CHUNK_DESIGNS) -> NetworkMetrics:
+    """Evaluate D designs on one workload.
+
+    Args:
+        table: the workload's layer table (L layers, per image).
+        designs: D designs (their ``batch`` column is the batch size).
+        hw: ``dse.hardware.physical.derive(designs, tech)``, (D,) arrays in SI units.
+        per_layer: also return (D, L) per-layer arrays in ``NetworkMetrics.layers``.
+    Returns:
+        :class:`NetworkMetrics` with (D,) arrays, per inference.
+    """
+    g = layer_geometry(table)
+    consts = model_constants()
+    n = len(designs)
+    parts = [_evaluate_chunk(g, hw, designs, slice(i, min(i + chunk, n)), consts, per_layer)
+             for i in range(0, n, chunk)]
+    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "layers"}
+    batch = designs.batch.astype(np.float64)
+    latency = cat["latency_s"]
+    e_mac = cat["hw_macs"] * hw.e_mac_j * (1.0 + hw.logic_leakage_fraction)
+    e_sram = cat["sram_rd"] * hw.e_sram_read_j_per_byte + cat["sram_wr"] * hw.e_sram_write_j_per_byte
+    e_noc = cat["noc"] * hw.e_noc_j_per_byte
+    e_dram = cat["dram"] * hw.e_dram_j_per_byte
+    e_static = hw.static_power_w * latency
+    e_batch = e_mac + e_sram + e_noc + e_dram + e_static
+    layers = None
+    if per_layer:
+        layers = {k: np.concatenate([p["layers"][k] for p in parts]) for k in parts[0]["layers"]}
+    return NetworkMetrics(
+        latency_s=latency,
+        throughput_ips=batch / latency,
+        energy_j=e_batch / batch,
+        energy_mac_j=e_mac / batch,
+        energy_sram_j=e_sram / batch,
+        energy_noc_j=e_noc / batch,
+        energy_dram_j=e_dram / batch,
+        energy_static_j=e_static / batch,
+        power_w=e_batch / latency,
+        utilization=cat["hw_macs"] / (hw.peak_macs_per_s * latency),
+        effective_tops=2.0 * g.total_macs * batch / latency / 1e12,
+        dram_bytes=cat["dram"] / batch,
+        sram_bytes=(cat["sram_rd"] + cat["sram_wr"]) / batch,
+        weights_resident=cat["resident"],
+        layers=layers,
+    )

@@ -1,0 +1,378 @@
+"""Study files (``studies/*.toml``) parsed into a validated :class:`StudySpec`.
+
+Every error is a :class:`dse.errors.UserError` whose message starts with the TOML path of the
+offending field (``space.sram_mb: lower bound 64 > upper bound 8``).
+
+File format (see ``studies/yolov3-2mp-edge.toml`` for a commented example)::
+
+    name = "my-study"               # optional, default: the file name without .toml
+    node_nm = 16                    # process node, fixed per study
+
+    [[workloads]]
+    name = "yolov3@1920x1088"       # NAME or NAME@WIDTHxHEIGHT
+    batch = 1                       # a whole number, or {min = 1, max = 64} to search it
+
+    [space]                         # searched parameters (see `dse.hardware.space`)
+    cores = {min = 1, max = 64}     # a range: min, max, optional step and log
+    dram_type = ["LPDDR4X", "LPDDR5"]   # a list: choices
+    winograd = true                 # a scalar: fixed
+
+    [budgets]
+    area_mm2 = 100
+    power_w = 10
+    latency_ms = {"yolov3@1920x1088" = 250}        # optional, per workload
+    min_throughput_ips = {"yolov3@1920x1088" = 2}  # optional, per workload
+
+    [[objectives]]
+    metric = "throughput"           # throughput, area, power, energy, latency,
+    workload = "yolov3@1920x1088"   # throughput_per_w, throughput_per_mm2
+
+    [search]
+    sampler = "nsga2"               # nsga2, nsga3, tpe, random, gp, exhaustive
+    trials = 2000
+    population = 64
+    seed = 1
+
+    [execution]
+    executor = "auto"               # auto, local, ray
+    workers = 2
+    ray_address = ""                # "" starts a local Ray; "auto" or HOST:PORT joins a cluster
+
+    [storage]
+    url = ""                        # "" = journal file results/NAME/study.journal; any Optuna URL
+
+    [technology]                    # catalog overrides, e.g. layer_overhead_s = 5e-6
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dse.errors import UserError
+from dse.hardware import space as hwspace
+from dse.hardware.catalog import load_technology
+from dse.workloads.registry import parse_workload
+
+#: Objective metrics: (direction, unit of the stored value, needs a workload).
+OBJECTIVES: dict[str, tuple[str, str, bool]] = {
+    "throughput": ("maximize", "inferences/s", True),
+    "latency": ("minimize", "s", True),
+    "energy": ("minimize", "J/inference", True),
+    "power": ("minimize", "W", True),
+    "throughput_per_w": ("maximize", "inferences/s/W", True),
+    "throughput_per_mm2": ("maximize", "inferences/s/mm^2", True),
+    "area": ("minimize", "mm^2", False),
+}
+SAMPLERS = ("nsga2", "nsga3", "tpe", "random", "gp", "exhaustive")
+EXECUTORS = ("auto", "local", "ray")
+TOP_LEVEL_KEYS = {"name", "description", "node_nm", "workloads", "space", "budgets", "objectives",
+                  "search", "execution", "storage", "technology"}
+SEARCH_DEFAULTS = {"sampler": "nsga2", "trials": 1024, "population": 64, "seed": 0}
+EXECUTION_DEFAULTS = {"executor": "auto", "workers": 0, "ray_address": ""}
+#: Upper bound on trials per study: beyond this, exhaustive enumeration is the right tool.
+MAX_TRIALS = 1_000_000
+MS = 1e-3
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """One workload of a study; ``batch`` is fixed (int) or searched (``batch_param`` names it)."""
+
+    label: str  # canonical NAME@WxH
+    batch: int | None
+    batch_domain: dict | None = None
+
+    @property
+    def batch_param(self) -> str:
+        return f"batch.{self.label}"
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    workload: str | None  # label, or None for area
+
+    @property
+    def direction(self) -> str:
+        return OBJECTIVES[self.metric][0]
+
+    @property
+    def key(self) -> str:
+        """Name of the stored metric: ``area_mm2`` or ``LABEL:metric``."""
+        return "area_mm2" if self.workload is None else f"{self.workload}:{self.metric}"
+
+    @property
+    def label(self) -> str:
+        unit = OBJECTIVES[self.metric][1]
+        where = f" on {self.workload}" if self.workload else ""
+        return f"{self.direction} {self.metric}{where} [{unit}]"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study. Domains use :mod:`dse.hardware.space` conventions."""
+
+    name: str
+    node_nm: int
+    workloads: tuple[WorkloadSpec, ...]
+    searched: dict[str, Any]  # parameter -> domain (range dict or list of choices)
+    fixed: dict[str, Any]  # parameter -> value (defaults filled in)
+    area_mm2: float | None
+    power_w: float | None
+    latency_s: dict[str, float]
+    min_throughput_ips: dict[str, float]
+    objectives: tuple[Objective, ...]
+    sampler: str
+    trials: int
+    population: int
+    seed: int
+    executor: str
+    workers: int
+    ray_address: str
+    storage_url: str
+    technology: dict[str, float]
+    source_path: Path | None = None
+    source_text: str = ""
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    def results_dir(self, root: Path | str = "results") -> Path:
+        return Path(root) / self.name
+
+
+def _fail(path: str, msg: str):
+    raise UserError(f"{path}: {msg}")
+
+
+def _check_keys(table: dict, allowed: set[str], path: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        _fail(f"{path}.{unknown[0]}" if path else unknown[0],
+              f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _number(value, path: str, *, integer=False, positive=True, allow_zero=False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail(path, f"expected a {'whole ' if integer else ''}number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        _fail(path, f"{value!r} is not a finite number")
+    if integer and float(value) != int(value):
+        _fail(path, f"expected a whole number, got {value!r}")
+    if positive and (value < 0 or (value == 0 and not allow_zero)):
+        _fail(path, f"{value!r} must be {'>= 0' if allow_zero else '> 0'}")
+    return int(value) if integer else float(value)
+
+
+def _table(value, path: str) -> dict:
+    if not isinstance(value, dict):
+        _fail(path, f"expected a table, got {type(value).__name__}")
+    return value
+
+
+def _string(value, path: str) -> str:
+    if not isinstance(value, str):
+        _fail(path, f"expected a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _workloads(raw, path="workloads") -> tuple[WorkloadSpec, ...]:
+    if not isinstance(raw, list) or not raw:
+        _fail(path, "expected a non-empty array of tables like {name = \"yolov3@1920x1088\", batch = 1}")
+    out, seen = [], set()
+    for i, item in enumerate(raw):
+        p = f"{path}[{i}]"
+        if isinstance(item, str):
+            item = {"name": item}
+        item = _table(item, p)
+        _check_keys(item, {"name", "batch"}, p)
+        if "name" not in item:
+            _fail(f"{p}.name", "missing (NAME or NAME@WIDTHxHEIGHT)")
+        name, w, h = parse_workload(_string(item["name"], f"{p}.name"), f"{p}.name")
+        label = f"{name}@{w}x{h}"
+        if label in seen:
+            _fail(f"{p}.name", f"{label} is listed twice")
+        seen.add(label)
+        batch = item.get("batch", 1)
+        if isinstance(batch, dict):
+            dom = hwspace.check_domain("batch", batch, f"{p}.batch")
+            out.append(WorkloadSpec(label, None, dom))
+        else:
+            b = _number(batch, f"{p}.batch", integer=True)
+            hwspace.validate_params({"batch": b}, prefix=f"{p}.", partial=True)
+            out.append(WorkloadSpec(label, b))
+    return tuple(out)
+
+
+def _space(raw, path="space") -> tuple[dict, dict]:
+    raw = _table(raw, path)
+    names = [p.name for p in hwspace.PARAMETERS if p.name != "batch"]
+    _check_keys(raw, set(names), path)
+    searched, fixed = {}, {}
+    for key, value in raw.items():
+        p = f"{path}.{key}"
+        if isinstance(value, (dict, list)):
+            searched[key] = hwspace.check_domain(key, value, p)
+        else:
+            fixed[key] = value
+    if fixed:
+        fixed = hwspace.validate_params(fixed, prefix=f"{path}.", partial=True)
+    for prm in hwspace.PARAMETERS:
+        if prm.name not in searched and prm.name not in fixed and prm.name != "batch":
+            fixed[prm.name] = prm.default
+    return searched, fixed
+
+
+def _per_workload(raw, path: str, labels: set[str], scale: float) -> dict[str, float]:
+    raw = _table(raw, path)
+    out = {}
+    for key, value in raw.items():
+        try:
+            name, w, h = parse_workload(key, f"{path}.{key}")
+        except UserError:
+            _fail(f"{path}.{key}", f"not a workload of this study (workloads: {', '.join(sorted(labels))})")
+        label = f"{name}@{w}x{h}"
+        if label not in labels:
+            _fail(f"{path}.{key}", f"not a workload of this study (workloads: {', '.join(sorted(labels))})")
+        out[label] = _number(value, f"{path}.{key}") * scale
+    return out
+
+
+def _objectives(raw, labels: list[str], path="objectives") -> tuple[Objective, ...]:
+    if raw is None:
+        raw = [{"metric": "throughput", "workload": labels[0]}, {"metric": "area"}, {"metric": "power"}]
+    if not isinstance(raw, list) or not raw:
+        _fail(path, "expected a non-empty array of tables like {metric = \"throughput\", workload = \"...\"}")
+    out = []
+    for i, item in enumerate(raw):
+        p = f"{path}[{i}]"
+        item = _table(item, p)
+        _check_keys(item, {"metric", "workload"}, p)
+        metric = _string(item.get("metric"), f"{p}.metric") if "metric" in item else _fail(f"{p}.metric", "missing")
+        if metric not in OBJECTIVES:
+            _fail(f"{p}.metric", f"unknown metric {metric!r} (allowed: {', '.join(OBJECTIVES)})")
+        wl = item.get("workload")
+        if OBJECTIVES[metric][2]:
+            if wl is None:
+                if len(labels) > 1:
+                    _fail(f"{p}.workload", f"required for {metric} when the study has several workloads")
+                wl = labels[0]
+            name, w, h = parse_workload(_string(wl, f"{p}.workload"), f"{p}.workload")
+            wl = f"{name}@{w}x{h}"
+            if wl not in labels:
+                _fail(f"{p}.workload", f"{wl} is not a workload of this study (workloads: {', '.join(labels)})")
+        elif wl is not None:
+            _fail(f"{p}.workload", f"{metric} does not take a workload")
+        obj = Objective(metric, wl)
+        if obj.key in {o.key for o in out}:
+            _fail(p, f"objective {obj.key} is listed twice")
+        out.append(obj)
+    return tuple(out)
+
+
+def parse_study(data: dict, name: str, source_path: Path | None = None, source_text: str = "") -> StudySpec:
+    """Validate a parsed TOML document into a :class:`StudySpec`."""
+    _check_keys(data, TOP_LEVEL_KEYS, "")
+    name = data.get("name", name)
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        _fail("name", f"{name!r} must be letters, digits, '.', '_' or '-' (it names results/NAME/)")
+    if "node_nm" not in data:
+        _fail("node_nm", f"missing (allowed: {', '.join(map(str, hwspace.NODES_NM))})")
+    node = _number(data["node_nm"], "node_nm", integer=True)
+    if node not in hwspace.NODES_NM:
+        _fail("node_nm", f"{node} not supported (allowed: {', '.join(map(str, hwspace.NODES_NM))})")
+    if "workloads" not in data:
+        _fail("workloads", "missing: at least one workload, e.g. [[workloads]] name = \"resnet50\"")
+    workloads = _workloads(data["workloads"])
+    labels = [w.label for w in workloads]
+    searched, fixed = _space(data.get("space", {}))
+
+    budgets = _table(data.get("budgets", {}), "budgets")
+    _check_keys(budgets, {"area_mm2", "power_w", "latency_ms", "min_throughput_ips"}, "budgets")
+    area = _number(budgets["area_mm2"], "budgets.area_mm2") if "area_mm2" in budgets else None
+    power = _number(budgets["power_w"], "budgets.power_w") if "power_w" in budgets else None
+    latency = _per_workload(budgets.get("latency_ms", {}), "budgets.latency_ms", set(labels), MS)
+    min_tput = _per_workload(budgets.get("min_throughput_ips", {}), "budgets.min_throughput_ips", set(labels), 1.0)
+
+    objectives = _objectives(data.get("objectives"), labels)
+
+    search = {**SEARCH_DEFAULTS, **_table(data.get("search", {}), "search")}
+    _check_keys(search, set(SEARCH_DEFAULTS), "search")
+    sampler = _string(search["sampler"], "search.sampler")
+    if sampler not in SAMPLERS:
+        _fail("search.sampler", f"unknown sampler {sampler!r} (allowed: {', '.join(SAMPLERS)})")
+    if sampler == "gp":
+        import importlib.util
+        if not (importlib.util.find_spec("torch") and importlib.util.find_spec("scipy")):
+            _fail("search.sampler", "gp needs torch and scipy installed (pip install torch scipy); "
+                  "allowed without them: nsga2, nsga3, tpe, random, exhaustive")
+    trials = _number(search["trials"], "search.trials", integer=True)
+    if trials > MAX_TRIALS:
+        _fail("search.trials", f"{trials} is above {MAX_TRIALS} (use sampler = \"exhaustive\" for full sweeps)")
+    population = _number(search["population"], "search.population", integer=True)
+    if population < 2:
+        _fail("search.population", f"{population} is below 2")
+    seed = _number(search["seed"], "search.seed", integer=True, allow_zero=True)
+    if sampler == "exhaustive":
+        if not searched and not any(w.batch_domain for w in workloads):
+            _fail("space", "exhaustive search needs at least one searched parameter")
+        hwspace.grid_size(searched)  # raises if a float range has no step
+
+    execution = {**EXECUTION_DEFAULTS, **_table(data.get("execution", {}), "execution")}
+    _check_keys(execution, set(EXECUTION_DEFAULTS), "execution")
+    executor = _string(execution["executor"], "execution.executor")
+    if executor not in EXECUTORS:
+        _fail("execution.executor", f"unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
+    workers = _number(execution["workers"], "execution.workers", integer=True, allow_zero=True)
+    ray_address = _string(execution["ray_address"], "execution.ray_address")
+
+    storage = _table(data.get("storage", {}), "storage")
+    _check_keys(storage, {"url"}, "storage")
+    storage_url = _string(storage.get("url", ""), "storage.url")
+
+    technology = _table(data.get("technology", {}), "technology")
+    tech_over = {}
+    for key, value in technology.items():
+        tech_over[key] = _number(value, f"technology.{key}", allow_zero=True)
+    load_technology(node, tech_over)  # validates keys and values (names technology.KEY)
+
+    return StudySpec(
+        name=name, node_nm=node, workloads=workloads, searched=searched, fixed=fixed, area_mm2=area,
+        power_w=power, latency_s=latency, min_throughput_ips=min_tput, objectives=objectives,
+        sampler=sampler, trials=trials, population=population, seed=seed, executor=executor,
+        workers=workers, ray_address=ray_address, storage_url=storage_url, technology=tech_over,
+        source_path=source_path, source_text=source_text,
+        description=str(data.get("description", "")),
+    )
+
+
+def load_study(path: str | Path) -> StudySpec:
+    """Read and validate a study file; every problem is one :class:`UserError` line."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected a study file (.toml)")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such study file") from None
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{path}: invalid TOML ({err})") from None
+    if not data:
+        raise UserError(f"{path}: empty study file (needs node_nm and [[workloads]] at least)")
+    return parse_study(data, path.stem, path, text)
