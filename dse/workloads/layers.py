@@ -185,6 +185,17 @@ class NetBuilder:
                          macs=oh * ow * out_c * per_out,
                          weights=out_c * per_out + (out_c if bias else 0))
 
+    def conv_transpose2x2(self, x: Tensor, out_c: int, name: str | None = None) -> Tensor:
+        """2x2 stride-2 transposed convolution (2x upsampling with learned weights).
+
+        Every output pixel takes exactly one kernel tap, so the layer is recorded as what it
+        costs: a 1x1 convolution from ``x.c`` to ``out_c`` channels at each of the 4x output
+        pixels (MACs = out_h x out_w x out_c x in_c; weights = 4 x in_c x out_c + out_c).
+        """
+        oh, ow = 2 * x.h, 2 * x.w
+        return self._add(name, "conv", [x], oh, ow, out_c, 1, 1, 1, 1,
+                         macs=oh * ow * out_c * x.c, weights=4 * x.c * out_c + out_c)
+
     def fc(self, x: Tensor, out_features: int, bias: bool = True, name: str | None = None) -> Tensor:
         """Fully connected layer over the flattened input."""
         n_in = x.elems

@@ -38,7 +38,7 @@ NETWORKS: dict[str, NetworkInfo] = {
                     "ResNet-50 v1.5 classifier (torchvision)"),
         NetworkInfo("yolov3", "dse.workloads.zoo.yolov3", 608, 608, 32, 64,
                     "YOLOv3 detector (darknet yolov3.cfg, 80 classes)"),
-        NetworkInfo("ssd_resnet34", "dse.workloads.zoo.ssd_resnet34", 1200, 1200, 1, 300,
+        NetworkInfo("ssd_resnet34", "dse.workloads.zoo.ssd_resnet34", 1200, 1200, 1, 385,
                     "SSD-ResNet34 detector (MLPerf Inference large)"),
         NetworkInfo("mobilenet_v2", "dse.workloads.zoo.mobilenet_v2", 224, 224, 32, 32,
                     "MobileNetV2 1.0 classifier (depthwise separable)"),

@@ -43,10 +43,7 @@ def _double_conv(b: NetBuilder, x: Tensor, ch: int, name: str) -> Tensor:
 
 def _up_conv(b: NetBuilder, x: Tensor, out_c: int, name: str) -> Tensor:
     """2x2 stride-2 transposed convolution (exact MACs and weights; see the module docstring)."""
-    oh, ow = 2 * x.h, 2 * x.w
-    # NetBuilder has no public transposed convolution; its row builder takes the exact counts.
-    return b._add(name, "conv", [x], oh, ow, out_c, k_h=2, k_w=2, stride=2, groups=1,
-                  macs=oh * ow * out_c * x.c, weights=4 * x.c * out_c + out_c)
+    return b.conv_transpose2x2(x, out_c, name=name)
 
 
 def build(width: int = 1024, height: int = 1024) -> LayerTable:
