@@ -1,0 +1,111 @@
+"""`dse evaluate`: score one design (a preset or a design file).
+
+For now it shows the design's area breakdown (mm^2), static power (W) and key rates; the
+evaluator owner adds ``--workload``/``--batch`` and the per-layer table. Organisation:
+:func:`load_design` (flags -> design + technology), :func:`area_summary` (-> plain dict in SI and
+mm^2), :func:`format_area_summary` (-> text), :func:`run` (prints).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from dse.errors import UserError
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from dse.hardware.presets import PRESETS
+
+    parser = subparsers.add_parser(
+        "evaluate", help="score one design: area and static power (per-layer table: later)",
+        description="Score one design given as a preset or a TOML design file.")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", metavar="NAME", help=f"a built-in chip: {', '.join(PRESETS)}")
+    src.add_argument("--design", metavar="FILE.toml", help="a design file ([design] and optional [technology])")
+    parser.add_argument("--area-only", action="store_true", help="only the area breakdown and static power")
+    parser.add_argument("--catalog", action="store_true",
+                        help="print the technology catalog at the design's node (overrides applied)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output (base units)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def load_design(args):
+    """(DesignBatch of 1, Technology) from ``--preset`` or ``--design``."""
+    from dse.hardware.designs import load_design_file
+    from dse.hardware.presets import load_preset
+
+    if args.preset is not None:
+        return load_preset(args.preset)
+    return load_design_file(args.design)
+
+
+def area_summary(designs, tech) -> dict:
+    """Design parameters, area breakdown (mm^2), static power (W) and peak rates of design 0."""
+    from dse.hardware.physical import AREA_COMPONENTS, derive
+
+    hw = derive(designs, tech)
+    params = designs.to_params()[0]
+    return {
+        "design": {"node_nm": designs.node_nm, **params},
+        "area_mm2": {name: float(getattr(hw, attr)[0]) for name, attr in AREA_COMPONENTS}
+        | {"total": float(hw.area_mm2[0])},
+        "static_power_w": {"sram_leakage": float(hw.static_power_w[0]), "total": float(hw.static_power_w[0])},
+        "logic_leakage_fraction_of_dynamic": float(hw.logic_leakage_fraction[0]),
+        "peak_macs_per_s": float(hw.peak_macs_per_s[0]),
+        "sram_bw_bytes_per_s": float(hw.sram_bw_bytes_per_s[0]),
+        "dram_bw_bytes_per_s": float(hw.dram_bw_bytes_per_s[0]),
+        "noc_bw_bytes_per_s": float(hw.noc_bw_bytes_per_s[0]),
+        "technology_overrides": dict(tech.overrides),
+    }
+
+
+def format_area_summary(summary: dict, *, area_only: bool = False) -> str:
+    """Human-readable text of :func:`area_summary` (units in every line)."""
+    d = summary["design"]
+    lines = [f"design: {d['cores']} cores x {d['rows']}x{d['cols']} {d['precision']} MACs at "
+             f"{d['clock_ghz']:g} GHz, {d['sram_mb']:g} MiB SRAM, {d['dram_channels']} x {d['dram_type']}, "
+             f"{d['noc']} {d['noc_width_bits']} bit, {d['node_nm']} nm"]
+    if summary["technology_overrides"]:
+        lines.append("technology overrides: " + ", ".join(f"{k} = {v:g}" for k, v in
+                                                           summary["technology_overrides"].items()))
+    lines.append("area:")
+    total = summary["area_mm2"]["total"]
+    for name, val in summary["area_mm2"].items():
+        share = f"  ({val / total:5.1%})" if name != "total" else ""
+        lines.append(f"  {name:<10} {val:10.2f} mm^2{share}")
+    lines.append("static power:")
+    lines.append(f"  {'sram':<10} {summary['static_power_w']['sram_leakage']:10.3f} W")
+    lines.append(f"  {'logic':<10} {summary['logic_leakage_fraction_of_dynamic']:10.0%} of dynamic logic power")
+    if not area_only:
+        lines.append("peak rates:")
+        lines.append(f"  {'MACs':<10} {summary['peak_macs_per_s'] / 1e12:10.2f} TMAC/s")
+        lines.append(f"  {'SRAM':<10} {summary['sram_bw_bytes_per_s'] / 1e9:10.1f} GB/s")
+        lines.append(f"  {'DRAM':<10} {summary['dram_bw_bytes_per_s'] / 1e9:10.1f} GB/s (sustained)")
+        lines.append(f"  {'NoC':<10} {summary['noc_bw_bytes_per_s'] / 1e9:10.1f} GB/s")
+    return "\n".join(lines)
+
+
+def format_catalog(tech) -> str:
+    """The technology table at the design's node (catalog units)."""
+    table = tech.table()[["key", "value", "unit", "tag", "source", "overridden"]]
+    return table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def run(args) -> int:
+    designs, tech = load_design(args)
+    if args.catalog:
+        if args.json:
+            print(tech.table().to_json(orient="records", indent=2))
+        else:
+            print(format_catalog(tech))
+        return 0
+    summary = area_summary(designs, tech)
+    if args.json:
+        json.dump(summary, sys.stdout, indent=2)
+        print()
+    else:
+        print(format_area_summary(summary, area_only=args.area_only))
+    return 0

@@ -1,0 +1,50 @@
+"""`dse evaluate` through a subprocess, as a user runs it."""
+
+import json
+import sys
+import subprocess
+
+
+def dse(*args):
+    return subprocess.run([sys.executable, "-m", "dse.cli.main", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_evaluate_preset_area_only_text_and_json():
+    out = dse("evaluate", "--preset", "tpu_v1", "--area-only")
+    assert out.returncode == 0, out.stderr
+    for word in ("mac", "sram", "dram_phy", "noc", "overhead", "total", "mm^2", "static power", " W"):
+        assert word in out.stdout
+    out = dse("evaluate", "--preset", "tpu_v1", "--area-only", "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert 248 < doc["area_mm2"]["total"] < 414
+    assert doc["static_power_w"]["total"] > 0 and doc["design"]["node_nm"] == 28
+
+
+def test_evaluate_design_file_and_catalog(tmp_path):
+    path = tmp_path / "d.toml"
+    path.write_text('[design]\nnode_nm = 7\ncores = 8\ndram_type = "HBM3"\ndram_channels = 2\n')
+    out = dse("evaluate", "--design", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["design"]["dram_type"] == "HBM3"
+    out = dse("evaluate", "--design", str(path), "--catalog")
+    assert out.returncode == 0 and "sram_area_per_mib" in out.stdout and "mm2/MiB" in out.stdout
+
+
+def test_out_of_domain_designs_exit_2_with_one_line(tmp_path):
+    cases = {
+        'rows = 0': "design.rows: 0 is below the minimum 4",
+        'sram_mb = -1': "design.sram_mb: -1 is below the minimum 0.25",
+        'dram_type = "DDR9"': "design.dram_type: 'DDR9' is not allowed (allowed: LPDDR4",
+        'dram_type = "HBM3"\ndram_channels = 3': "design.dram_channels: 3 not allowed for HBM3 (allowed: 1, 2, 4",
+    }
+    for i, (body, message) in enumerate(cases.items()):
+        path = tmp_path / f"bad{i}.toml"
+        path.write_text(f"[design]\nnode_nm = 16\n{body}\n")
+        out = dse("evaluate", "--design", str(path), "--area-only")
+        assert out.returncode == 2
+        assert out.stderr.count("\n") == 1 and message in out.stderr and "Traceback" not in out.stderr
+    out = dse("evaluate", "--preset", "h100")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "allowed: inferx_x1" in out.stderr
+    out = dse("evaluate", "--design", str(tmp_path / "missing.toml"))
+    assert out.returncode == 2 and "not found" in out.stderr
