@@ -42,7 +42,7 @@ def test_presets_load_and_match_their_chip_specs():
 
 
 def test_derive_is_vectorized_and_consistent():
-    g = space.grid({"cores": [1, 64], "rows": [4, 256], "precision": list(space.PRECISIONS),
+    g = space.grid({"cores": [1, 8], "rows": [4, 256], "precision": list(space.PRECISIONS),
                     "dram_type": list(space.DRAM_TYPES), "dram_channels": [1, 2], "noc": list(space.NOCS),
                     "sram_mb": [0.25, 256]}, 7)
     hw = derive(g, load_technology(7))
