@@ -146,6 +146,7 @@ def load_onnx(path, width: int | None = None, height: int | None = None,
     for out in graph.output:
         if out.type.HasField("tensor_type"):
             out.type.tensor_type.ClearField("shape")
+    model = _upgrade(onnx, model)
     model = _infer(onnx, model, strict=not unsupported, where=where, res=(width, height))
     if unsupported:
         model = _pass_shapes_through(onnx, model, image.name, where, (width, height))
@@ -245,6 +246,20 @@ def _fix_input(image, width, height, where) -> tuple[int, int, int]:
 
 def _fmt_shape(dims) -> str:
     return "[" + ", ".join(str(_dim(d) or d.dim_param or "?") for d in dims) + "]"
+
+
+def _upgrade(onnx, model, opset: int = 17):
+    """Convert older models to ``opset``: shape inference folds shape arithmetic (Shape -> Gather
+    -> Concat -> Reshape, as PyTorch exports ``x.view(x.size(0), -1)``) only for recent opsets."""
+    current = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), opset)
+    if current >= opset:
+        return model
+    try:
+        from onnx import version_converter  # noqa: PLC0415
+
+        return version_converter.convert_version(model, opset)
+    except Exception:  # some old operators do not convert: infer shapes on the original
+        return model
 
 
 def _infer(onnx, model, strict: bool, where: str, res: tuple[int, int]):
