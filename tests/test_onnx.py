@@ -111,8 +111,8 @@ def test_depthwise_block_weight_free_dynamic(depthwise):
 
 @pytest.fixture
 def head(tmp_path):
-    """YOLO-like head: A = conv3x3/2(x) -> LeakyRelu; detect(A) -> Sigmoid; B = conv1x1(A); up = Resize x2 (B);
-    cat = Concat(up, x); C = conv1x1(cat)."""
+    """YOLO-like head: A = conv3x3/2(x) -> LeakyRelu; detect(A) -> Sigmoid; B = conv1x1(A);
+    up = Resize x2 (B); cat = Concat(up, x); C = conv1x1(cat)."""
     nodes = [
         helper.make_node("Conv", ["x", "wa", "ba"], ["a"], name="convA", kernel_shape=[3, 3], strides=[2, 2],
                          pads=[1, 1, 1, 1]),
@@ -270,3 +270,14 @@ def test_to_onnx_refuses_tables_it_cannot_write():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         to_onnx(table)
+
+
+def test_study_workload_helper(tmp_path, depthwise):
+    from dse.workloads.onnx_import import load_onnx_workload
+
+    t = load_onnx_workload("depthwise.onnx", "16x16", base_dir=tmp_path)
+    assert t.total_macs == 33792 and load_onnx_workload(str(depthwise), "16x16") is t  # cached
+    with pytest.raises(UserError, match="resolution"):
+        load_onnx_workload(str(depthwise), "16by16")
+    with pytest.raises(UserError, match="workload: .*dynamic height/width"):
+        load_onnx_workload(str(depthwise))

@@ -10,7 +10,8 @@ A layer table does not store which tensor each layer reads, only shapes and live
 connectivity is recovered first (:func:`reconstruct_reads`): a depth-first search over the
 tensors alive at each layer whose shapes and element counts (``in_slot_elems``) fit the layer's
 inputs, constrained exactly by ``in_elems`` and ``live_elems`` at every layer, preferring the most
-recent tensor. The result is checked by rebuilding the table.
+recent tensor; the input order of two-input layers is then fixed by rebuilding the table and
+matching its per-slot columns.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def export_onnx(table: LayerTable, path, field: str = "export-onnx") -> Path:
 
 def to_onnx(table: LayerTable, field: str = "export-onnx"):
     """``table`` as an in-memory ``onnx.ModelProto`` (see :func:`export_onnx`)."""
-    onnx = import_onnx_package(field)
+    import_onnx_package(field)
     from onnx import TensorProto, helper  # noqa: PLC0415
 
     reads = reconstruct_reads(table, field)
@@ -173,7 +174,6 @@ def to_onnx(table: LayerTable, field: str = "export-onnx"):
     model.ir_version = IR_VERSION
     helper.set_model_props(model, {"dse.network": table.network, "dse.width": str(table.width),
                                    "dse.height": str(table.height)})
-    del onnx
     return model
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 from dse.errors import UserError
@@ -152,7 +153,40 @@ def load_onnx(path, width: int | None = None, height: int | None = None,
         model = _pass_shapes_through(onnx, model, image.name, where, (width, height))
     meta = {p.key: p.value for p in model.metadata_props}
     network = name or meta.get("dse.network") or path.stem
-    return _Importer(onnx, model, image.name, where).run(network, width, height, channels)
+    try:
+        return _Importer(onnx, model, image.name, where).run(network, width, height, channels)
+    except UserError:
+        raise
+    except (ValueError, KeyError, IndexError, ZeroDivisionError) as err:  # inconsistent graph
+        raise UserError(f"{where}: cannot convert the graph at {width}x{height} ({_first_line(err)})") from None
+
+
+def load_onnx_workload(onnx: str, resolution: str | None = None, allow_unsupported: bool = False,
+                       base_dir=None, field: str = "workload") -> LayerTable:
+    """A study-file workload ``{onnx = "models/net.onnx", resolution = "1920x1080"}`` (cached).
+
+    A relative path is taken from ``base_dir`` (the study file's directory). The table is cached
+    per file version and resolution: do not mutate it.
+    """
+    path = Path(onnx)
+    if base_dir is not None and not path.is_absolute():
+        path = Path(base_dir) / path
+    width = height = None
+    if resolution is not None:
+        m = _SPEC_RE.match(str(resolution).strip())
+        if not m:
+            raise UserError(f"{field}: resolution {resolution!r} is not WIDTHxHEIGHT (e.g. 1920x1080)")
+        width, height = int(m["w"]), int(m["h"])
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None  # load_onnx reports the problem
+    return _load_cached(str(path), stamp, width, height, bool(allow_unsupported), field)
+
+
+@lru_cache(maxsize=32)
+def _load_cached(path: str, stamp, width, height, allow_unsupported: bool, field: str) -> LayerTable:
+    return load_onnx(path, width, height, allow_unsupported, field=field)
 
 
 # -- reading and preparing the model ----------------------------------------------------------
