@@ -120,4 +120,6 @@ def test_residency_needs_spill_long_lived_skips_first():
     assert t.out_keep_need_elems[1] == 300
     # p: active at p (200), q (300) and add (300); bystander during r: 300 + 100 = 400
     assert t.out_keep_need_elems[0] == 400
-    assert list(t.in_slot_elems[3]) == [100, 100] and list(t.in_slot_keep_need_elems[3]) == [400, 300]
+    # r feeds the add right after it: fused into r's epilogue, never materialized (need 0)
+    assert list(t.in_slot_elems[3]) == [100, 100] and list(t.in_slot_keep_need_elems[3]) == [400, 0]
+    assert t.out_keep_need_elems[2] == 0

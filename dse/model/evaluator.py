@@ -15,8 +15,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from dse.hardware.designs import LOWERINGS, DesignBatch
+from dse.hardware.designs import DesignBatch
 from dse.hardware.physical import HardwareArrays
+from dse.hardware.space import LOWERINGS
 from dse.model.constants import model_constants
 from dse.workloads.layers import OP_CODE, LayerTable
 

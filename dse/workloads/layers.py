@@ -234,7 +234,8 @@ class NetBuilder:
         the running layer (its inputs and output) come first, then bystander tensors (alive but
         not touched by the running layer) with shorter remaining lives. Long-lived skip tensors
         are thus the first to spill to DRAM, which is what a compiler minimizing traffic does.
-        A spilled tensor is written once by its producer and read once by each reader.
+        A spilled tensor is written once by its producer and read once by each reader. The
+        operand of a residual add produced by the layer just before it is fused (need 0).
         """
         n = len(self._rows)
         readers: dict[int, list[int]] = {}
@@ -265,6 +266,10 @@ class NetBuilder:
         for tid, producer in self._producer.items():
             if producer < 0 or tid not in readers:  # network input from DRAM, outputs to DRAM
                 need[tid] = np.inf
+            elif readers[tid] == [producer + 1] and self._rows[producer + 1]["op"] == OP_CODE["add"]:
+                # A residual add fuses into the epilogue of the layer just before it (as every
+                # inference compiler does): that operand is never materialized, so never spills.
+                need[tid] = 0.0
         k = max(len(t) for t in self._inputs)
         in_slot = np.zeros((n, k), dtype=np.int64)
         in_need = np.zeros((n, k), dtype=np.float64)
