@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/dse workloads
+	$(BIN)/dse run studies/yolov3-2mp-edge.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -10,11 +10,12 @@ File format (see ``studies/yolov3-2mp-edge.toml`` for a commented example)::
 
     [[workloads]]
     name = "yolov3@1920x1088"       # NAME or NAME@WIDTHxHEIGHT
-    batch = 1                       # a whole number, or {min = 1, max = 64} to search it
+    batch = 1                       # a whole number, or [1, 64] to search it
 
     [space]                         # searched parameters (see `dse.hardware.space`)
-    cores = {min = 1, max = 64}     # a range: min, max, optional step and log
-    dram_type = ["LPDDR4X", "LPDDR5"]   # a list: choices
+    cores = [1, 64]                 # a numeric range [low, high] (or {low, high, step, log})
+    sram_mb = {values = [2, 4, 8]}  # explicit values
+    dram_type = ["LPDDR4X", "LPDDR5"]   # a list of choices (categorical parameters)
     winograd = true                 # a scalar: fixed
 
     [budgets]
@@ -55,7 +56,7 @@ from typing import Any
 
 from dse.errors import UserError
 from dse.hardware import space as hwspace
-from dse.hardware.catalog import load_technology
+from dse.hardware.technology import SUPPORTED_NODES_NM, load_technology
 from dse.workloads.registry import parse_workload
 
 #: Objective metrics: (direction, unit of the stored value, needs a workload).
@@ -203,32 +204,39 @@ def _workloads(raw, path="workloads") -> tuple[WorkloadSpec, ...]:
             _fail(f"{p}.name", f"{label} is listed twice")
         seen.add(label)
         batch = item.get("batch", 1)
-        if isinstance(batch, dict):
-            dom = hwspace.check_domain("batch", batch, f"{p}.batch")
-            out.append(WorkloadSpec(label, None, dom))
+        if isinstance(batch, (dict, list)):
+            dom = hwspace.make_domain("batch", batch, prefix=f"{p}.")
+            if dom.fixed:
+                out.append(WorkloadSpec(label, int(dom.values[0] if dom.values else dom.low)))
+            else:
+                out.append(WorkloadSpec(label, None, dom))
         else:
             b = _number(batch, f"{p}.batch", integer=True)
-            hwspace.validate_params({"batch": b}, prefix=f"{p}.", partial=True)
+            hwspace.validate_params({"batch": b}, prefix=f"{p}.")
             out.append(WorkloadSpec(label, b))
     return tuple(out)
 
 
 def _space(raw, path="space") -> tuple[dict, dict]:
+    """Split ``[space]`` into searched domains and fixed values (defaults fill the rest)."""
     raw = _table(raw, path)
     names = [p.name for p in hwspace.PARAMETERS if p.name != "batch"]
     _check_keys(raw, set(names), path)
     searched, fixed = {}, {}
     for key, value in raw.items():
-        p = f"{path}.{key}"
-        if isinstance(value, (dict, list)):
-            searched[key] = hwspace.check_domain(key, value, p)
+        dom = hwspace.make_domain(key, value, prefix=f"{path}.")
+        if dom.fixed:
+            fixed[key] = dom.values[0] if dom.values is not None else dom.low
         else:
-            fixed[key] = value
-    if fixed:
-        fixed = hwspace.validate_params(fixed, prefix=f"{path}.", partial=True)
-    for prm in hwspace.PARAMETERS:
-        if prm.name not in searched and prm.name not in fixed and prm.name != "batch":
-            fixed[prm.name] = prm.default
+            searched[key] = dom
+    dram = {k: fixed.pop(k) for k in ("dram_type", "dram_channels") if k in fixed}
+    checked = hwspace.validate_params(fixed, prefix=f"{path}.")
+    if len(dram) == 2 or not ({"dram_type", "dram_channels"} & set(searched)):
+        checked.update(hwspace.validate_params({**fixed, **dram}, prefix=f"{path}."))
+    else:  # one of the pair is searched: decoded designs snap channels to the type's allowed counts
+        checked.update(dram)
+    checked.pop("batch", None)
+    fixed = {k: v for k, v in checked.items() if k not in searched}
     return searched, fixed
 
 
@@ -286,10 +294,10 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
     if not isinstance(name, str) or not _NAME_RE.match(name):
         _fail("name", f"{name!r} must be letters, digits, '.', '_' or '-' (it names results/NAME/)")
     if "node_nm" not in data:
-        _fail("node_nm", f"missing (allowed: {', '.join(map(str, hwspace.NODES_NM))})")
+        _fail("node_nm", f"missing (allowed: {', '.join(map(str, SUPPORTED_NODES_NM))})")
     node = _number(data["node_nm"], "node_nm", integer=True)
-    if node not in hwspace.NODES_NM:
-        _fail("node_nm", f"{node} not supported (allowed: {', '.join(map(str, hwspace.NODES_NM))})")
+    if node not in SUPPORTED_NODES_NM:
+        _fail("node_nm", f"{node} not supported (allowed: {', '.join(map(str, SUPPORTED_NODES_NM))})")
     if "workloads" not in data:
         _fail("workloads", "missing: at least one workload, e.g. [[workloads]] name = \"resnet50\"")
     workloads = _workloads(data["workloads"])

@@ -1,0 +1,103 @@
+"""`dse run STUDY.toml [STUDY.toml | FOLDER ...]`: run (or resume) studies, write results/NAME/."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from dse.errors import UserError
+
+EXECUTORS = ("auto", "local", "ray")
+
+
+def add_parser(sub):
+    p = sub.add_parser("run", help="run or resume studies (Optuna search over the design space)",
+                       description="Run studies one after another; rerunning resumes from the storage.")
+    p.add_argument("studies", nargs="+", metavar="STUDY", help="study files (.toml) or folders of them")
+    p.add_argument("--trials", type=int, metavar="N", help="override search.trials")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: results/NAME/study.journal)")
+    p.add_argument("--executor", choices=EXECUTORS, help="where to evaluate (default: the study's, auto)")
+    p.add_argument("--ray-address", metavar="ADDR", help="join a Ray cluster (auto or HOST:PORT)")
+    p.add_argument("--workers", type=int, metavar="N", help="Ray workers (default: all CPUs)")
+    p.add_argument("--results", default="results", metavar="DIR", help="results root (default: results)")
+    p.add_argument("--fresh", action="store_true", help="delete the stored study and start over")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-report", action="store_true", help="skip the plots and HTML report")
+    p.set_defaults(func=run)
+    return p
+
+
+def expand_study_paths(items: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(path.glob("*.toml"))
+            if not found:
+                raise UserError(f"{item}: folder has no study files (*.toml)")
+            paths.extend(found)
+        elif not path.exists():
+            raise UserError(f"{item}: no such study file or folder")
+        else:
+            paths.append(path)
+    return paths
+
+
+def _overrides(spec, args):
+    from dataclasses import replace
+
+    changes = {}
+    if args.trials is not None:
+        if args.trials < 1:
+            raise UserError(f"--trials: {args.trials} must be >= 1")
+        changes["trials"] = args.trials
+    if args.workers is not None:
+        if args.workers < 0:
+            raise UserError(f"--workers: {args.workers} must be >= 0")
+        changes["workers"] = args.workers
+    return replace(spec, **changes) if changes else spec
+
+
+def run_one(path: Path, args) -> dict:
+    from dse.search.spec import load_study
+    from dse.search.study import run_study
+    from dse.search.tables import write_tables
+
+    spec = _overrides(load_study(path), args)
+    result = run_study(spec, results_root=args.results, storage_url=args.storage, executor=args.executor,
+                       ray_address=args.ray_address, fresh=args.fresh, progress=not args.no_progress)
+    summary = write_tables(result.study, result.out_dir, {
+        "seconds_this_run": round(result.seconds, 3), "evaluated_this_run": result.evaluated,
+        "executor": result.executor, "study_file": str(path), "results_dir": str(result.out_dir)})
+    if not args.no_report:
+        try:
+            from dse.report.html import build_report
+        except ModuleNotFoundError:
+            build_report = None
+        if build_report is not None:
+            build_report(result.out_dir)
+    return summary
+
+
+def run(args) -> int:
+    paths = expand_study_paths(args.studies)
+    rows, failed = [], 0
+    for path in paths:
+        start = time.perf_counter()
+        try:
+            summary = run_one(path, args)
+            rows.append((path.name, "ok", summary["trials_complete"], summary["trials_feasible"],
+                         summary["pareto_size"], time.perf_counter() - start, summary["results_dir"]))
+        except UserError as err:
+            if len(paths) == 1:
+                raise
+            failed += 1
+            print(f"dse: error: {path}: {err}", file=sys.stderr)
+            rows.append((path.name, "FAILED", 0, 0, 0, time.perf_counter() - start, str(err)))
+    for name, status, n, feas, pareto, secs, where in rows:
+        tail = f" -> {where}/" if status == "ok" else f": {where}"
+        print(f"{name}: {status}: {n} trials, {feas} feasible, {pareto} on the Pareto front, {secs:.1f} s{tail}")
+    if len(rows) > 1:
+        print(f"{len(rows) - failed} of {len(rows)} studies finished")
+    return 1 if failed else 0
