@@ -51,6 +51,7 @@ class LayerGeometry:
     out_need: np.ndarray  # per-image SRAM elements needed to keep the output on chip
     in_slot_elems: np.ndarray  # (K, L)
     in_slot_need: np.ndarray  # (K, L)
+    fused_idx: np.ndarray  # (F,) layers fused into the layer before them
     total_weight_elems: float
     peak_live_elems: float
     total_macs: float
@@ -83,6 +84,7 @@ def layer_geometry(table: LayerTable) -> LayerGeometry:
         out_need=f(table.out_keep_need_elems),
         in_slot_elems=np.asarray(table.in_slot_elems, dtype=np.float64).T.copy(),
         in_slot_need=np.asarray(table.in_slot_keep_need_elems, dtype=np.float64).T.copy(),
+        fused_idx=np.flatnonzero(table.fused_into_prev),
         total_weight_elems=float(table.weight_elems.sum()),
         peak_live_elems=float(table.peak_live_elems),
         total_macs=float(table.macs.sum()),
@@ -150,7 +152,7 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
     batch_bytes = batch * bpe  # bytes per element summed over the batch
     w_total = g.total_weight_elems * bpe
     resident = (w_total + g.peak_live_elems * batch_bytes) <= sram
-    wbf = consts["weight_buffer_fraction"]
+    wbf = col(hw.weight_buffer_fraction)
     sram_act = np.where(resident, sram - w_total, sram * (1.0 - wbf))
     thresh = sram_act / batch_bytes  # per-image elements an activation may need to stay on chip
     spill_elems = np.where(g.out_need > thresh, g.out_elems, 0.0)
@@ -178,7 +180,13 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
     noc_s = noc / col(hw.noc_bw_bytes_per_s)
     dram_s = dram / col(hw.dram_bw_bytes_per_s)
 
-    overhead = col(hw.layer_overhead_s)
+    overhead = np.broadcast_to(col(hw.layer_overhead_s), compute_s.shape).copy()
+    if g.fused_idx.size:  # a fused layer runs inside its predecessor's kernel: one max, one overhead
+        f, p = g.fused_idx, g.fused_idx - 1
+        for terms in (compute_s, sram_s, noc_s, dram_s):
+            terms[:, p] += terms[:, f]
+            terms[:, f] = 0.0
+        overhead[:, f] = 0.0
     bound_s = np.maximum(np.maximum(compute_s, sram_s), np.maximum(noc_s, dram_s))
     layer_s = bound_s + overhead
     latency = layer_s.sum(axis=1)
@@ -192,10 +200,10 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
     if want_layers:
         stacked = np.stack([compute_s, sram_s, noc_s, dram_s], axis=0)
         bound = np.argmax(stacked, axis=0).astype(np.int8)
-        bound[np.broadcast_to(overhead, bound.shape) > bound_s] = BOUNDS.index("overhead")
+        bound[overhead > bound_s] = BOUNDS.index("overhead")
         out["layers"] = dict(
             time_s=layer_s, compute_s=compute_s, sram_s=sram_s, interconnect_s=noc_s,
-            dram_s=dram_s, overhead_s=np.broadcast_to(overhead, layer_s.shape).copy(), bound=bound,
+            dram_s=dram_s, overhead_s=overhead, bound=bound,
             cycles=cycles, dram_bytes=dram, sram_bytes=sram_rd + sram_wr,
             utilization=np.where(g.is_mac, g.macs * batch / wino_div / np.maximum(
                 cycles * col(hw.macs_per_cycle), 1.0), 0.0),

@@ -44,6 +44,8 @@ class LayerTable:
     life (``inf`` for network outputs, which always go to DRAM); ``in_slot_elems`` (L, K) int and
     ``in_slot_keep_need_elems`` (L, K) float, the same for each of the layer's K input slots
     (unused slots have 0 elements; the network input is ``inf``: it arrives from DRAM).
+    ``fused_into_prev`` (L,) bool: a residual add executed in the epilogue of the layer before
+    it (one kernel: its time terms join that layer's before the max of the bounds).
     """
 
     network: str
@@ -70,6 +72,7 @@ class LayerTable:
     out_keep_need_elems: np.ndarray
     in_slot_elems: np.ndarray
     in_slot_keep_need_elems: np.ndarray
+    fused_into_prev: np.ndarray
 
     @property
     def label(self) -> str:
@@ -263,6 +266,7 @@ class NetBuilder:
             for tid in ranked:
                 total += self._elems[tid]
                 need[tid] = max(need[tid], float(total))
+        fused = np.zeros(n, dtype=bool)
         for tid, producer in self._producer.items():
             if producer < 0 or tid not in readers:  # network input from DRAM, outputs to DRAM
                 need[tid] = np.inf
@@ -270,6 +274,7 @@ class NetBuilder:
                 # A residual add fuses into the epilogue of the layer just before it (as every
                 # inference compiler does): that operand is never materialized, so never spills.
                 need[tid] = 0.0
+                fused[producer + 1] = True
         k = max(len(t) for t in self._inputs)
         in_slot = np.zeros((n, k), dtype=np.int64)
         in_need = np.zeros((n, k), dtype=np.float64)
@@ -287,5 +292,6 @@ class NetBuilder:
             op=np.array([r["op"] for r in self._rows], dtype=np.int8),
             live_elems=live, winograd_ok=np.array([r["winograd_ok"] for r in self._rows], dtype=bool),
             out_keep_need_elems=out_need, in_slot_elems=in_slot, in_slot_keep_need_elems=in_need,
+            fused_into_prev=fused,
             **cols,
         )

@@ -1,0 +1,236 @@
+"""Load a results folder (``results/NAME/``) into one :class:`Results` object for the report.
+
+Sources, in order of trust: the Optuna storage (``study.journal``, or the study's storage URL),
+else ``trials.parquet`` (written by ``dse run``) with ``summary.json`` for the objectives. The
+study file copy ``study.toml`` gives the budgets, workloads, fixed parameters and technology.
+Everything that can go wrong with the folder is one :class:`dse.errors.UserError` line.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dse.errors import UserError
+
+JOURNAL = "study.journal"
+PARQUET = "trials.parquet"
+SUMMARY = "summary.json"
+STUDY_FILE = "study.toml"
+
+
+@dataclass
+class Results:
+    """Everything the report needs, in SI units as stored.
+
+    ``trials``: one row per complete trial (columns of :func:`dse.search.tables.trials_frame`).
+    ``objectives``: stored metric columns; ``directions``: "maximize"/"minimize" per objective.
+    ``params``: searched parameter columns (including ``batch.LABEL``); ``workloads``: labels.
+    ``spec``: the :class:`~dse.search.spec.StudySpec` from ``study.toml`` or None.
+    ``notes``: problems the report should state (missing study file, fallback source, ...).
+    """
+
+    out_dir: Path
+    name: str
+    trials: pd.DataFrame
+    objectives: list[str]
+    directions: list[str]
+    params: list[str]
+    workloads: list[str]
+    spec: object | None = None
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def feasible(self) -> pd.DataFrame:
+        if self.trials.empty:
+            return self.trials
+        return self.trials[self.trials["feasible"].astype(bool)]
+
+    @property
+    def budgets(self) -> dict[str, float]:
+        """``area_mm2`` and ``power_w`` budgets that the study sets (absent keys: no budget)."""
+        out = {}
+        if self.spec is not None:
+            if self.spec.area_mm2 is not None:
+                out["area_mm2"] = float(self.spec.area_mm2)
+            if self.spec.power_w is not None:
+                out["power_w"] = float(self.spec.power_w)
+        return out
+
+    @property
+    def node_nm(self) -> int | None:
+        return None if self.spec is None else int(self.spec.node_nm)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{path}: corrupt summary file ({type(err).__name__}); rerun `dse run` on the study") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: corrupt summary file (not a JSON object)")
+    return data
+
+
+def _load_spec(out_dir: Path):
+    """The study file copy as a StudySpec, or (None, note) if absent."""
+    from dse.search.spec import load_study
+
+    path = out_dir / STUDY_FILE
+    if not path.exists():
+        return None, f"{STUDY_FILE} is missing: budgets and fixed parameters are unknown, no design re-evaluation"
+    try:
+        return load_study(path), None
+    except UserError as err:
+        # ONNX workloads with paths relative to the original study folder can fail here; the
+        # stored metrics still make the tables and fronts.
+        return None, f"{STUDY_FILE} could not be used ({err}); budgets unknown, no design re-evaluation"
+
+
+def _study_name(out_dir: Path, summary: dict | None, spec) -> str | None:
+    if summary and isinstance(summary.get("study"), str):
+        return summary["study"]
+    if spec is not None:
+        return spec.name
+    path = out_dir / STUDY_FILE
+    if path.exists():
+        try:
+            name = tomllib.loads(path.read_text()).get("name")
+            if isinstance(name, str):
+                return name
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            pass
+    return None
+
+
+def _from_storage(storage, name: str | None, where: str):
+    import optuna
+
+    try:
+        names = optuna.get_all_study_names(storage)
+    except Exception as err:  # journal parsing raises JSONDecodeError, KeyError, ...
+        raise UserError(f"{where}: corrupt Optuna storage ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0] if str(err) else 'unreadable'})") from None
+    if not names:
+        raise UserError(f"{where}: the storage holds no study; run `dse run STUDY.toml` first")
+    if name is None:
+        if len(names) > 1:
+            raise UserError(f"{where}: several studies ({', '.join(names)}) and no summary.json to choose one")
+        name = names[0]
+    if name not in names:
+        raise UserError(f"{where}: no study named {name!r} in the storage (found: {', '.join(names)})")
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+        from dse.search.tables import objective_columns, trials_frame
+
+        trials = trials_frame(study)
+        objectives = objective_columns(study)
+        directions = [d.name.lower() for d in study.directions]
+    except UserError:
+        raise
+    except Exception as err:
+        raise UserError(f"{where}: corrupt Optuna storage ({type(err).__name__})") from None
+    return name, trials, objectives, directions
+
+
+def load_results(results_dir: str | Path) -> Results:
+    """Read ``results/NAME/``; raises UserError for a missing, empty or corrupt folder."""
+    out_dir = Path(results_dir)
+    if not out_dir.exists():
+        raise UserError(f"{out_dir}: no such results folder")
+    if not out_dir.is_dir():
+        raise UserError(f"{out_dir}: not a folder (expected results/NAME/ written by `dse run`)")
+    journal, parquet, summary_path = out_dir / JOURNAL, out_dir / PARQUET, out_dir / SUMMARY
+    summary = _read_json(summary_path) if summary_path.exists() else None
+    spec, note = _load_spec(out_dir)
+    notes = [note] if note else []
+    name = _study_name(out_dir, summary, spec)
+
+    storage, where = None, str(journal)
+    if journal.exists():
+        if journal.stat().st_size == 0:
+            raise UserError(f"{journal}: empty Optuna journal; run `dse run STUDY.toml` first")
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        try:
+            storage = JournalStorage(JournalFileBackend(str(journal)))
+        except Exception as err:
+            raise UserError(f"{journal}: cannot open the Optuna journal ({type(err).__name__})") from None
+    elif spec is not None and spec.storage_url and not parquet.exists():
+        from dse.search.study import storage_for
+
+        storage, where = storage_for(spec, out_dir), spec.storage_url
+
+    if storage is not None:
+        name, trials, objectives, directions = _from_storage(storage, name, where)
+        source = where
+    elif parquet.exists():
+        try:
+            trials = pd.read_parquet(parquet)
+        except Exception as err:
+            raise UserError(f"{parquet}: corrupt trials table ({type(err).__name__})") from None
+        if summary is None or not isinstance(summary.get("objectives"), list):
+            raise UserError(f"{out_dir}: trials.parquet without summary.json: the objectives are unknown")
+        try:
+            objectives = [str(o["column"]) for o in summary["objectives"]]
+            directions = [str(o["direction"]) for o in summary["objectives"]]
+        except (KeyError, TypeError):
+            raise UserError(f"{summary_path}: corrupt summary file (objectives need column and direction)") from None
+        name = name or out_dir.name
+        source = str(parquet)
+        notes.append("read from trials.parquet (no Optuna storage in the folder)")
+    else:
+        raise UserError(f"{out_dir}: no study results here (expected {JOURNAL} or {PARQUET}; "
+                        "run `dse run STUDY.toml` first)")
+
+    if not trials.empty:
+        for col in ("trial", "feasible"):
+            if col not in trials:
+                raise UserError(f"{source}: corrupt trials (no {col!r} column)")
+        missing = [c for c in objectives if c not in trials]
+        if missing:
+            raise UserError(f"{source}: objective column {missing[0]!r} is not among the stored metrics")
+        trials = trials.sort_values("trial").reset_index(drop=True)
+    if not objectives:
+        raise UserError(f"{source}: the study records no objectives (user attribute dse_objectives)")
+
+    workloads = _workload_labels(trials, spec)
+    params = _param_columns(trials, spec, workloads)
+    return Results(out_dir=out_dir, name=name, trials=trials, objectives=objectives,
+                   directions=directions, params=params, workloads=workloads, spec=spec,
+                   source=source, notes=notes)
+
+
+def _workload_labels(trials: pd.DataFrame, spec) -> list[str]:
+    if spec is not None:
+        return [w.label for w in spec.workloads]
+    seen = []
+    for col in trials.columns:
+        if col.endswith(":throughput_ips") and not col.startswith("constraint:"):
+            seen.append(col.split(":")[0])
+    return seen
+
+
+def _param_columns(trials: pd.DataFrame, spec, workloads: list[str]) -> list[str]:
+    from dse.hardware import space
+
+    if spec is not None:
+        names = list(spec.searched) + [w.batch_param for w in spec.workloads if w.batch_domain is not None]
+        return [n for n in names if n in trials]
+    names = [p for p in space.PARAMETER_NAMES if p in trials]
+    names += [f"batch.{w}" for w in workloads if f"batch.{w}" in trials]
+    return names
+
+
+def finite_mask(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """(N,) bool: rows whose ``columns`` are all finite numbers."""
+    if frame.empty:
+        return np.zeros(0, bool)
+    vals = frame[columns].to_numpy(dtype=float)
+    return np.all(np.isfinite(vals), axis=1)
