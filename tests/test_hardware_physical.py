@@ -36,7 +36,9 @@ def test_presets_load_and_match_their_chip_specs():
     designs, tech = load_preset("t4")
     assert derive(designs, tech).layer_overhead_s[0] > 0
     designs, tech = load_preset("inferx_x1")
-    assert designs.winograd[0] and designs.to_params()[0]["sram_mb"] == 8.0
+    # 8 MB L2/L3 for activations + 5 MB L1 weight buffers (vendor brochure: 13 MB in total)
+    assert designs.winograd[0] and designs.to_params()[0]["sram_mb"] == 13.0
+    assert tech.value("weight_buffer_fraction") == pytest.approx(5 / 13, rel=0.01)
     with pytest.raises(UserError, match=r"not a preset \(allowed: inferx_x1, jetson_agx_xavier, t4"):
         load_preset("h100")
 
