@@ -52,6 +52,7 @@ class LayerGeometry:
     in_slot_elems: np.ndarray  # (K, L)
     in_slot_need: np.ndarray  # (K, L)
     fused_idx: np.ndarray  # (F,) layers fused into the layer before them
+    max_layer_weight_elems: float
     total_weight_elems: float
     peak_live_elems: float
     total_macs: float
@@ -85,6 +86,7 @@ def layer_geometry(table: LayerTable) -> LayerGeometry:
         in_slot_elems=np.asarray(table.in_slot_elems, dtype=np.float64).T.copy(),
         in_slot_need=np.asarray(table.in_slot_keep_need_elems, dtype=np.float64).T.copy(),
         fused_idx=np.flatnonzero(table.fused_into_prev),
+        max_layer_weight_elems=float(table.weight_elems.max()),
         total_weight_elems=float(table.weight_elems.sum()),
         peak_live_elems=float(table.peak_live_elems),
         total_macs=float(table.macs.sum()),
@@ -152,15 +154,16 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
     batch_bytes = batch * bpe  # bytes per element summed over the batch
     w_total = g.total_weight_elems * bpe
     resident = (w_total + g.peak_live_elems * batch_bytes) <= sram
-    wbf = col(hw.weight_buffer_fraction)
-    sram_act = np.where(resident, sram - w_total, sram * (1.0 - wbf))
+    # Streamed weights need a buffer for the largest layer's weights, at most a catalog share of
+    # the SRAM; activations get the rest.
+    w_buf = np.minimum(g.max_layer_weight_elems * bpe, sram * col(hw.weight_buffer_fraction))
+    sram_act = np.where(resident, sram - w_total, sram - w_buf)
     thresh = sram_act / batch_bytes  # per-image elements an activation may need to stay on chip
     spill_elems = np.where(g.out_need > thresh, g.out_elems, 0.0)
     for k in range(g.in_slot_elems.shape[0]):
         spill_elems = spill_elems + np.where(g.in_slot_need[k] > thresh, g.in_slot_elems[k], 0.0)
     in_bytes = g.in_elems * batch_bytes
     w_bytes = g.weight_elems * bpe
-    w_buf = sram * wbf
     # A layer whose weights exceed the weight buffer is tiled: either weight chunks with the
     # input re-read per chunk, or input tiles with the weights re-read per tile; the cheaper wins.
     reread_input = (_ceil_div(w_bytes, w_buf) - 1.0) * in_bytes
