@@ -103,6 +103,14 @@ def fmt(value, digits: int = 3) -> str:
     return f"{v:.{digits - 1}e}"
 
 
+def finite_mask(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """(N,) bool: rows whose ``columns`` are all finite numbers."""
+    if frame.empty:
+        return np.zeros(0, bool)
+    vals = frame[columns].to_numpy(dtype=float)
+    return np.all(np.isfinite(vals), axis=1)
+
+
 # --- Pareto ----------------------------------------------------------------------------------
 
 def to_losses(values: np.ndarray, directions: list[str]) -> np.ndarray:

@@ -13,7 +13,6 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from dse.errors import UserError
@@ -118,6 +117,8 @@ def _from_storage(storage, name: str | None, where: str):
         raise UserError(f"{where}: corrupt Optuna storage ({type(err).__name__}: "
                         f"{str(err).splitlines()[0] if str(err) else 'unreadable'})") from None
     if not names:
+        if where.endswith(JOURNAL):
+            raise UserError(f"{where}: corrupt Optuna journal (no study record in it); rerun `dse run` on the study")
         raise UserError(f"{where}: the storage holds no study; run `dse run STUDY.toml` first")
     if name is None:
         if len(names) > 1:
@@ -227,10 +228,3 @@ def _param_columns(trials: pd.DataFrame, spec, workloads: list[str]) -> list[str
     names += [f"batch.{w}" for w in workloads if f"batch.{w}" in trials]
     return names
 
-
-def finite_mask(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """(N,) bool: rows whose ``columns`` are all finite numbers."""
-    if frame.empty:
-        return np.zeros(0, bool)
-    vals = frame[columns].to_numpy(dtype=float)
-    return np.all(np.isfinite(vals), axis=1)
