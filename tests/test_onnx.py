@@ -261,15 +261,10 @@ def test_cli_lists_onnx_and_exports(cli, tmp_path, head, depthwise):
     assert load_onnx(paths[0]).total_macs == load_workload("resnet50").total_macs
 
 
-def test_to_onnx_refuses_tables_it_cannot_write():
-    table = load_workload("resnet50")
-    broken = type(table)(**{**{f: getattr(table, f) for f in table.__dataclass_fields__},
-                            "live_elems": table.live_elems + 1})
-    with pytest.raises(UserError, match="cannot recover"):
-        to_onnx(broken)
+def test_to_onnx_emits_no_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        to_onnx(table)
+        to_onnx(load_workload("resnet50"))
 
 
 def test_study_workload_helper(tmp_path, depthwise):

@@ -80,6 +80,7 @@ class HardwareArrays:
     logic_leakage_fraction: np.ndarray
     layer_overhead_s: np.ndarray
     weight_buffer_fraction: np.ndarray  # SRAM share for streamed weights when not resident
+    array_efficiency: np.ndarray        # global calibration: sustained / ideal mapped MAC cycles
     area_mac_mm2: np.ndarray
     area_sram_mm2: np.ndarray
     area_dram_phy_mm2: np.ndarray
@@ -153,6 +154,7 @@ def derive(designs: DesignBatch, tech: Technology) -> HardwareArrays:
         e_dram_j_per_byte=e_dram, e_noc_j_per_byte=e_noc, static_power_w=static_w,
         logic_leakage_fraction=full("logic_leakage_fraction"), layer_overhead_s=full("layer_overhead_s"),
         weight_buffer_fraction=full("weight_buffer_fraction"),
+        array_efficiency=full("mac_array_efficiency"),
         area_mac_mm2=area_mac, area_sram_mm2=area_sram, area_dram_phy_mm2=area_phy,
         area_noc_mm2=area_noc, area_overhead_mm2=area_over, area_mm2=core_area + area_over,
         power_density_limit_w_per_mm2=full("power_density_limit"),

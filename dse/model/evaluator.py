@@ -48,10 +48,15 @@ class LayerGeometry:
     in_elems: np.ndarray
     out_elems: np.ndarray
     io_elems: np.ndarray  # in + out (non-MAC layers' vector work)
-    out_need: np.ndarray  # per-image SRAM elements needed to keep the output on chip
     in_slot_elems: np.ndarray  # (K, L)
-    in_slot_need: np.ndarray  # (K, L)
     fused_idx: np.ndarray  # (F,) layers fused into the layer before them
+    t_need: np.ndarray  # (1, T) per-image SRAM elements to keep each tensor on chip
+    t_spill_factor: np.ndarray  # (1, T) elements moved per image if it spills: (1 + readers) x size
+    t_weight_life: np.ndarray  # (1, T) weight elements of the layers of its life
+    t_first: np.ndarray  # (T,) first layer of each tensor's life
+    t_last: np.ndarray  # (T,) last layer of each tensor's life
+    out_tensor: np.ndarray  # (L,)
+    in_slot_tensor: np.ndarray  # (K, L), unused slots point at a dummy never-spilling tensor
     max_layer_weight_elems: float
     total_weight_elems: float
     peak_live_elems: float
@@ -82,15 +87,38 @@ def layer_geometry(table: LayerTable) -> LayerGeometry:
         in_elems=f(table.in_elems),
         out_elems=f(table.out_elems),
         io_elems=f(table.in_elems + table.out_elems),
-        out_need=f(table.out_keep_need_elems),
         in_slot_elems=np.asarray(table.in_slot_elems, dtype=np.float64).T.copy(),
-        in_slot_need=np.asarray(table.in_slot_keep_need_elems, dtype=np.float64).T.copy(),
         fused_idx=np.flatnonzero(table.fused_into_prev),
+        **_tensor_geometry(table),
         max_layer_weight_elems=float(table.weight_elems.max()),
         total_weight_elems=float(table.weight_elems.sum()),
         peak_live_elems=float(table.peak_live_elems),
         total_macs=float(table.macs.sum()),
         winograd_macs=float(table.macs[table.winograd_ok].sum()),
+    )
+
+
+def _tensor_geometry(table: LayerTable) -> dict:
+    """Per-tensor rows for the residency decision; a dummy last tensor (need 0, size 0) serves
+    the unused input slots so that gathers need no masks."""
+    t_first, t_last = table.tensor_first, table.tensor_last
+    size = table.tensor_elems.astype(np.float64)
+    readers = table.tensor_readers.astype(np.float64)
+    is_input = np.zeros(size.shape, dtype=bool)
+    is_input[table.in_slot_tensor[0, 0]] = True  # the network input: read from DRAM, never written
+    factor = np.where(is_input, readers, np.where(readers == 0, 1.0, 1.0 + readers)) * size
+    cum_w = np.concatenate([[0.0], np.cumsum(table.weight_elems.astype(np.float64))])
+    life_w = cum_w[t_last + 1] - cum_w[t_first]
+    pad = lambda a, v: np.concatenate([a, [v]])[None, :]  # noqa: E731
+    dummy = len(size)
+    return dict(
+        t_need=pad(table.tensor_need_elems, 0.0),
+        t_spill_factor=pad(factor, 0.0),
+        t_weight_life=pad(life_w, 0.0),
+        t_first=np.concatenate([t_first, [0]]),
+        t_last=np.concatenate([t_last, [-1]]),
+        out_tensor=table.out_tensor.copy(),
+        in_slot_tensor=np.where(table.in_slot_tensor < 0, dummy, table.in_slot_tensor).T.copy(),
     )
 
 
@@ -145,7 +173,7 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
     wino = wino_on & g.winograd_ok
     wino_div = np.where(wino, consts["winograd_f2x2_3x3_mac_reduction"], 1.0)
     vec_cycles = _ceil_div(g.io_elems * batch, cores * cols * consts["vector_lanes_per_array_column"])
-    cycles = np.where(g.is_mac, cyc / wino_div / rate, vec_cycles)
+    cycles = np.where(g.is_mac, cyc / (wino_div * rate * col(hw.array_efficiency)), vec_cycles)
     compute_s = cycles / col(hw.clock_hz)
 
     # --- memory: residency, spills, weight streaming (docs/model.md, "Memory") --------------
@@ -158,10 +186,28 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
     # the SRAM; activations get the rest.
     w_buf = np.minimum(g.max_layer_weight_elems * bpe, sram * col(hw.weight_buffer_fraction))
     sram_act = np.where(resident, sram - w_total, sram - w_buf)
-    thresh = sram_act / batch_bytes  # per-image elements an activation may need to stay on chip
-    spill_elems = np.where(g.out_need > thresh, g.out_elems, 0.0)
-    for k in range(g.in_slot_elems.shape[0]):
-        spill_elems = spill_elems + np.where(g.in_slot_need[k] > thresh, g.in_slot_elems[k], 0.0)
+    # Per tensor (D, T): keep it on chip for the whole batch, run its life in sub-batches that
+    # fit (re-reading the streamed weights of the layers of its life once per extra sub-batch),
+    # or spill it (written once, read once per reader): the cheapest that is possible.
+    with np.errstate(divide="ignore"):  # need 0 (fused operands): any batch fits
+        b_fit = np.floor(sram_act / (g.t_need * bpe))  # images whose copies fit at once
+    fits = b_fit >= batch
+    n_sub = _ceil_div(batch, np.maximum(b_fit, 1.0))
+    cost_sub = np.where(resident, 0.0, (n_sub - 1.0) * g.t_weight_life * bpe)
+    cost_spill = g.t_spill_factor * batch_bytes
+    sub = ~fits & (b_fit >= 1.0) & (cost_sub < cost_spill)
+    spill = (~fits & ~sub).astype(np.float64)
+    spill_elems = spill[:, g.out_tensor] * g.out_elems
+    for k in range(g.in_slot_tensor.shape[0]):
+        spill_elems = spill_elems + spill[:, g.in_slot_tensor[k]] * g.in_slot_elems[k]
+    layer_passes = 1.0
+    sub_t = np.flatnonzero(sub.any(axis=0))
+    if sub_t.size:  # each layer runs in as many sub-batches as the tensors alive across it need
+        n_sub_t = np.where(sub[:, sub_t], n_sub[:, sub_t], 1.0)
+        layer_passes = np.ones_like(compute_s)
+        for j, t in enumerate(sub_t):  # few tensors: a loop over them, never over designs
+            lo, hi = g.t_first[t], g.t_last[t] + 1
+            np.maximum(layer_passes[:, lo:hi], n_sub_t[:, j:j + 1], out=layer_passes[:, lo:hi])
     in_bytes = g.in_elems * batch_bytes
     w_bytes = g.weight_elems * bpe
     # A layer whose weights exceed the weight buffer is tiled: either weight chunks with the
@@ -169,7 +215,7 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
     reread_input = (_ceil_div(w_bytes, w_buf) - 1.0) * in_bytes
     reread_weights = (np.maximum(_ceil_div(in_bytes, sram_act), 1.0) - 1.0) * w_bytes
     w_extra = np.where(w_bytes > w_buf, np.minimum(reread_input, reread_weights), 0.0)
-    w_dram = np.where(resident, 0.0, w_bytes + w_extra)
+    w_dram = np.where(resident, 0.0, w_bytes * layer_passes + w_extra)
     dram = spill_elems * batch_bytes + w_dram
 
     # --- on-chip traffic: SRAM <-> MAC arrays over the interconnect -------------------------

@@ -46,6 +46,11 @@ class LayerTable:
     (unused slots have 0 elements; the network input is ``inf``: it arrives from DRAM).
     ``fused_into_prev`` (L,) bool: a residual add executed in the epilogue of the layer before
     it (one kernel: its time terms join that layer's before the max of the bounds).
+
+    Tensors (T of them, network input first): ``tensor_elems``, ``tensor_need_elems`` (as
+    above), ``tensor_readers`` (layers reading it), ``tensor_first``/``tensor_last`` (the layers
+    of its life, producer to last reader); ``out_tensor`` (L,) and ``in_slot_tensor`` (L, K) (-1
+    for unused slots) say which tensor each layer writes and reads.
     """
 
     network: str
@@ -73,6 +78,13 @@ class LayerTable:
     in_slot_elems: np.ndarray
     in_slot_keep_need_elems: np.ndarray
     fused_into_prev: np.ndarray
+    out_tensor: np.ndarray
+    in_slot_tensor: np.ndarray
+    tensor_elems: np.ndarray
+    tensor_need_elems: np.ndarray
+    tensor_readers: np.ndarray
+    tensor_first: np.ndarray
+    tensor_last: np.ndarray
 
     @property
     def label(self) -> str:
@@ -284,9 +296,21 @@ class NetBuilder:
             for j, tid in enumerate(tids):
                 in_slot[layer, j], in_need[layer, j] = self._elems[tid], need[tid]
             out_need[layer] = need[out_tid[layer]]
+        n_t = self._next_tid
+        in_tensor = np.full((n, k), -1, dtype=np.int64)
+        for layer, tids in enumerate(self._inputs):
+            in_tensor[layer, :len(tids)] = tids
+        first = np.array([max(self._producer[t], 0) for t in range(n_t)], dtype=np.int64)
         cols = {c: np.array([r[c] for r in self._rows], dtype=np.int64) for c in INT_COLUMNS
                 if c != "live_elems"}
         return LayerTable(
+            out_tensor=np.array([out_tid[layer] for layer in range(n)], dtype=np.int64),
+            in_slot_tensor=in_tensor,
+            tensor_elems=np.array([self._elems[t] for t in range(n_t)], dtype=np.int64),
+            tensor_need_elems=np.array([need.get(t, np.inf) for t in range(n_t)], dtype=np.float64),
+            tensor_readers=np.array([len(readers.get(t, ())) for t in range(n_t)], dtype=np.int64),
+            tensor_first=first,
+            tensor_last=np.array([last_use.get(t, first[t]) for t in range(n_t)], dtype=np.int64),
             network=self.network, width=self.width, height=self.height,
             name=np.array([r["name"] for r in self._rows], dtype=object),
             op=np.array([r["op"] for r in self._rows], dtype=np.int8),

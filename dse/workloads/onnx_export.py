@@ -6,12 +6,7 @@ Conv (groups; U-Net's 2x2 up-convolution to ConvTranspose), Gemm (behind a Flatt
 GlobalAveragePool, Resize (nearest), Add/Sum and Concat; pads are chosen to give each layer's
 output size. :func:`~dse.workloads.onnx_import.load_onnx` reads the file back to the same table.
 
-A layer table does not store which tensor each layer reads, only shapes and liveness, so the
-connectivity is recovered first (:func:`reconstruct_reads`): a depth-first search over the
-tensors alive at each layer whose shapes and element counts (``in_slot_elems``) fit the layer's
-inputs, constrained exactly by ``in_elems`` and ``live_elems`` at every layer, preferring the most
-recent tensor; the input order of two-input layers is then fixed by rebuilding the table and
-matching its per-slot columns.
+The connectivity comes from the table itself (``in_slot_tensor``, :func:`reconstruct_reads`).
 """
 
 from __future__ import annotations
@@ -23,12 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from dse.errors import UserError
-from dse.workloads.layers import OPS, LayerTable, NetBuilder, Tensor, conv_out
+from dse.workloads.layers import OPS, LayerTable, conv_out
 from dse.workloads.onnx_import import import_onnx_package
 
 OPSET = 17
 IR_VERSION = 8  # readable by onnxruntime >= 1.10 and most converters
-SEARCH_BUDGET = 200_000
 
 
 def export_onnx(table: LayerTable, path, field: str = "export-onnx") -> Path:
@@ -198,141 +192,12 @@ def _tensor_shapes(table: LayerTable) -> list[tuple[int, int, int]]:
 def reconstruct_reads(table: LayerTable, field: str = "export-onnx") -> list[list[int]]:
     """Which tensors each layer reads (0: network input, k + 1: output of layer k).
 
-    Depth-first search over the set A of tensors alive when layer k starts (produced before it and
-    read by it or later): the layer's inputs are taken from A, ``sum(A) - sum(inputs)`` must equal
-    ``live_elems[k]``, and each input either dies or stays, the output enters A or not (a network
-    output); at the end A must be empty. Among equal candidates the most recent tensor comes first.
+    The table records it (``in_slot_tensor``: tensors are numbered in creation order, the network
+    input first and then one output per layer), so this is a lookup.
     """
-    n = len(table)
-    where = f"{field}: {table.label}"
-    if n == 0:
-        raise UserError(f"{where}: no layers to export")
-    if OPS[table.op[0]] == "concat":
-        raise UserError(f"{where}: cannot recover the network input of a table starting with concat")
-    shapes = _tensor_shapes(table)
-    size = [h * w * c for h, w, c in shapes]
-    live = [int(v) for v in table.live_elems]
-    ins = [int(v) for v in table.in_elems]
-    slots = getattr(table, "in_slot_elems", None)
-    slot_sizes = [[int(e) for e in slots[k] if e > 0] for k in range(n)] if slots is not None else None
-
-    def candidates(k: int, alive: frozenset):
-        op = OPS[table.op[k]]
-        want = (int(table.in_h[k]), int(table.in_w[k]), int(table.in_c[k]))
-        cands = sorted(alive, reverse=True)
-        sizes = slot_sizes[k] if slot_sizes is not None else None
-        if op == "add":
-            fits = [t for t in cands if shapes[t] == want]
-            count = len(sizes) if sizes else 2
-            yield from _sequences(fits, count, sizes, size, lambda seq: True)
-        elif op == "concat":
-            fits = [t for t in cands if shapes[t][:2] == want[:2]]
-            counts = [len(sizes)] if sizes else range(1, len(fits) + 1)
-            for count in counts:
-                yield from _sequences(fits, count, sizes, size,
-                                      lambda seq: sum(shapes[t][2] for t in seq) == want[2])
-        else:
-            for t in cands:
-                if shapes[t] == want and (not sizes or sizes == [size[t]]):
-                    yield [t]
-
-    def options(k: int, alive: frozenset):
-        total = sum(size[t] for t in alive)
-        for reads in candidates(k, alive):
-            distinct = set(reads)
-            if total - sum(size[t] for t in distinct) != live[k] or sum(size[t] for t in reads) != ins[k]:
-                continue
-            rest = alive - distinct
-            ordered = sorted(distinct)
-            for mask in range(1 << len(ordered)):  # mask 0: every input dies
-                kept = {t for i, t in enumerate(ordered) if mask >> i & 1}
-                for enters in (True, False):
-                    nxt = rest | kept | ({k + 1} if enters else set())
-                    if k + 1 == n:
-                        if not nxt:
-                            yield reads, frozenset()
-                        continue
-                    if sum(size[t] for t in nxt) == live[k + 1] + ins[k + 1]:
-                        yield reads, frozenset(nxt)
-
-    failed: set = set()
-    start = frozenset({0})
-    stack = [(0, options(0, start))]
-    path: list[list[int]] = []
-    budget = SEARCH_BUDGET
-    while stack:
-        k, it = stack[-1]
-        step = next(it, None)
-        if step is None:
-            stack.pop()
-            if path:
-                path.pop()
-            continue
-        reads, nxt = step
-        if k + 1 == n:
-            path.append(reads)
-            return _order_slots(table, path)
-        if (k + 1, nxt) in failed:
-            continue
-        budget -= 1
-        if budget < 0:
-            break
-        path.append(reads)
-        stack.append((k + 1, _remember(options(k + 1, nxt), failed, (k + 1, nxt))))
-    raise UserError(f"{where}: cannot recover which tensors each layer reads from the table's "
-                    "shapes and liveness (not a table built by dse?)")
-
-
-def _remember(it, failed: set, key):
-    """Iterate ``it``; once exhausted, record ``key`` as a dead end."""
-    yield from it
-    failed.add(key)
-
-
-def _sequences(cands: list[int], count: int, sizes: list[int] | None, size: list[int], ok):
-    """Ordered sequences of ``count`` distinct candidates (element counts ``sizes`` if given)."""
-    prefix: list[int] = []
-
-    def rec():
-        if len(prefix) == count:
-            if ok(prefix):
-                yield list(prefix)
-            return
-        for t in cands:
-            if t not in prefix and (not sizes or size[t] == sizes[len(prefix)]):
-                prefix.append(t)
-                yield from rec()
-                prefix.pop()
-
-    return rec()
-
-
-def _replay(table: LayerTable, reads: list[list[int]]) -> LayerTable:
-    """Rebuild ``table`` from its rows and ``reads`` with a NetBuilder (same liveness rules)."""
-    shapes = _tensor_shapes(table)
-    b = NetBuilder(table.network, table.width, table.height, shapes[0][2])
-    x = b.input()
-    tensors = [Tensor(x.tid, *shapes[0])]
-    for k in range(len(table)):
-        t = b._add(  # noqa: SLF001 - replays a row exactly as recorded
-            str(table.name[k]), OPS[table.op[k]], [tensors[i] for i in reads[k]], *shapes[k + 1],
-            int(table.kernel_h[k]), int(table.kernel_w[k]), int(table.stride[k]), int(table.groups[k]),
-            macs=int(table.macs[k]), weights=int(table.weight_elems[k]))
-        tensors.append(t)
-    return b.build()
-
-
-def _order_slots(table: LayerTable, reads: list[list[int]]) -> list[list[int]]:
-    """Order the inputs of multi-input layers as the table's per-slot columns say, if it has them."""
-    need = getattr(table, "in_slot_keep_need_elems", None)
-    if need is None:
-        return reads
-    rebuilt = _replay(table, reads)
-    got = rebuilt.in_slot_keep_need_elems
-    for k, r in enumerate(reads):
-        if len(r) == 2 and not np.array_equal(got[k, :2], need[k, :2]) and np.array_equal(got[k, 1::-1], need[k, :2]):
-            reads[k] = [r[1], r[0]]
-    return reads
+    if len(table) == 0:
+        raise UserError(f"{field}: {table.label}: no layers to export")
+    return [[int(t) for t in row if t >= 0] for row in table.in_slot_tensor]
 
 
 def table_columns(table: LayerTable) -> dict[str, np.ndarray]:
