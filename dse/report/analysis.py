@@ -46,7 +46,7 @@ METRIC_UNITS: dict[str, tuple[str, str, float]] = {
 }
 #: design parameter -> unit shown in headers ("" for categorical/bool)
 PARAM_UNITS = {
-    "cores": "cores", "rows": "MACs", "cols": "MACs", "clock_ghz": "GHz", "sram_mb": "MiB",
+    "cores": "", "rows": "MACs", "cols": "MACs", "clock_ghz": "GHz", "sram_mb": "MiB",
     "dram_channels": "channels", "noc_width_bits": "bits", "batch": "images", "precision": "",
     "dram_type": "", "noc": "", "winograd": "", "lowering": "",
 }

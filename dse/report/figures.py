@@ -90,7 +90,9 @@ def _sci(ax, axis: str, values) -> None:
     if len(v) and v.min() > 0 and v.max() / v.min() > 20:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
         fmt = FuncFormatter(lambda x, _: an.fmt(x))
-        (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
+        target = ax.xaxis if axis == "x" else ax.yaxis
+        target.set_major_formatter(fmt)
+        target.set_minor_formatter(FuncFormatter(lambda x, _: ""))
 
 
 # --- selection -------------------------------------------------------------------------------
@@ -118,7 +120,8 @@ def choose_designs(r: Results, front: pd.DataFrame) -> list[Chosen]:
         idx = int(np.argmin(losses[:, j]))
         label, _, _ = an.unit_of(col)
         word = "max" if d == "maximize" else "min"
-        picks.append((f"{word} {label}", f"{word} {label.split(' on ')[0]}", idx))
+        short = label if len(r.workloads) > 1 else label.split(" on ")[0]
+        picks.append((f"{word} {label}", f"{word} {short}", idx))
     out, seen = [], set()
     for role, short, idx in picks:
         if idx in seen:
@@ -189,6 +192,8 @@ def fig_fronts(data: ReportData) -> list[Figure]:
                 sc = ax.scatter(x[feas], y[feas], c=c[feas], cmap="viridis", norm=norm, s=16, alpha=0.45,
                                 linewidths=0, label=f"feasible ({int(feas.sum())})", zorder=2)
                 cb = fig.colorbar(sc, ax=ax, pad=0.01)
+                cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: an.fmt(v)))
+                cb.ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
                 cb.set_label(an.header(ccol, short=True))
                 sx, sy, _ = an.staircase(x[feas], y[feas])
                 if len(sx):
@@ -240,18 +245,19 @@ def fig_parallel(data: ReportData) -> list[Figure]:
     if len(front) < 2:
         return []
     cols = [c for c in r.params if c in front] + [c for c in r.objectives if c not in r.params]
-    fig, ax = plt.subplots(figsize=(max(9, 1.25 * len(cols)), 5), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(min(max(9, 1.05 * len(cols)), 16), 6), constrained_layout=True)
     z = np.zeros((len(front), len(cols)))
     for j, col in enumerate(cols):
         vals, cats = _axis_values(front, col, r.spec)
         if cats is not None:
             lo, hi = 0.0, max(len(cats) - 1, 1)
             for k, cname in enumerate(cats):
-                ax.text(j + 0.04, k / hi, cname, fontsize=7, va="center", color="#333333")
+                ax.text(j + 0.05, k / hi, cname, fontsize=8, va="center", color="#222222", zorder=6,
+                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
         else:
             lo, hi = np.nanmin(vals), np.nanmax(vals)
-            ax.text(j, -0.06, an.fmt(lo), ha="center", va="top", fontsize=7)
-            ax.text(j, 1.04, an.fmt(hi), ha="center", va="bottom", fontsize=7)
+            ax.text(j, -0.04, an.fmt(lo), ha="center", va="top", fontsize=8)
+            ax.text(j, 1.04, an.fmt(hi), ha="center", va="bottom", fontsize=8)
         z[:, j] = (vals - lo) / (hi - lo) if hi > lo else 0.5
     ccol = r.objectives[0]
     cvals = front[ccol].to_numpy(float)
@@ -266,7 +272,7 @@ def fig_parallel(data: ReportData) -> list[Figure]:
         ax.axvline(j, color="black", lw=0.8)
     ax.set_xticks(range(len(cols)))
     ax.set_xticklabels([an.header(c).replace(" on ", "\non ").replace(" [", "\n[") for c in cols],
-                       rotation=0, fontsize=7)
+                       rotation=0, fontsize=8)
     ax.set_yticks([])
     ax.set_ylim(-0.12, 1.12)
     ax.set_xlim(-0.3, len(cols) - 0.4)
@@ -312,9 +318,26 @@ def fig_layers(data: ReportData) -> list[Figure]:
         except UserError as err:
             data.notes.append(f"per-layer figures for {wl} skipped: {err}")
             continue
+        _check_drift(data, wl, lay)
         out += _layers_figure(data, wl, lay)
         out += _roofline_figure(data, wl, lay, hw)
     return out
+
+
+def _check_drift(data: ReportData, wl: str, lay: pd.DataFrame, tolerance: float = 0.01) -> None:
+    """Note when re-evaluating a chosen design no longer gives its stored latency (model changed)."""
+    col = f"{wl}:latency_s"
+    worst = 0.0
+    for i, ch in enumerate(data.chosen):
+        stored = float(ch.row.get(col, np.nan))
+        now = float(lay.loc[lay["design"] == i, "time_us"].sum()) * 1e-6
+        if np.isfinite(stored) and stored > 0:
+            worst = max(worst, abs(now / stored - 1.0))
+    if worst > tolerance:
+        data.notes.append(f"Re-evaluating the analysed designs on {wl} gives latencies up to {100 * worst:.0f}% away "
+                          "from the stored trial metrics: the model or catalog changed since the study ran. "
+                          "Per-layer and batch-sweep figures use the current model; fronts and tables use the "
+                          "stored metrics (rerun with --fresh to make them agree).")
 
 
 def _bars(ax, x, bottom, height, colors, width: float = 0.85) -> None:
@@ -420,6 +443,9 @@ def _roofline_figure(data: ReportData, wl: str, lay: pd.DataFrame, hw) -> list[F
             ax.text(hi * 2.5, peak_top * 1.6, "no DRAM\ntraffic", ha="center", va="bottom", fontsize=7)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(FuncFormatter(lambda v, _: an.fmt(v)))
+            axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
         ax.set_xlim(lo, hi * 4)
         ymin = min(np.nanmin(tput) if len(tput) else peak, peak) / 5
         ax.set_ylim(ymin, peak_top * 4)

@@ -1,0 +1,197 @@
+"""dse report: figures, self-contained HTML, tables with units, graceful edge cases, CLI errors."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dse.report import analysis as an
+from dse.report.html import build_report
+from dse.search.spec import load_study
+from dse.search.study import run_study
+from dse.search.tables import write_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+
+STUDY = """
+name = "{name}"
+node_nm = 16
+{workloads}
+[space]
+cores = [1, 64]
+rows = [8, 128]
+cols = [8, 128]
+clock_ghz = [0.4, 1.5]
+precision = "int8"
+sram_mb = [1, 64]
+dram_type = ["LPDDR4", "LPDDR4X", "LPDDR5", "LPDDR5X"]
+dram_channels = [1, 8]
+noc = ["bus", "ring", "mesh", "crossbar"]
+noc_width_bits = [64, 1024]
+winograd = [false, true]
+lowering = "im2col"
+
+[budgets]
+area_mm2 = {area}
+power_w = 10
+
+[[objectives]]
+metric = "throughput"
+workload = "yolov3@416x416"
+
+[[objectives]]
+metric = "area"
+
+[[objectives]]
+metric = "power"
+workload = "yolov3@416x416"
+
+[search]
+sampler = "nsga2"
+trials = {trials}
+population = 32
+seed = 1
+
+[execution]
+executor = "local"
+"""
+YOLO = '[[workloads]]\nname = "yolov3@416x416"\nbatch = 1\n'
+RESNET = '[[workloads]]\nname = "resnet50"\nbatch = 1\n'
+
+
+def make_results(tmp: Path, name: str, workloads: str, area: float = 100, trials: int = 96) -> Path:
+    path = tmp / f"{name}.toml"
+    path.write_text(STUDY.format(name=name, workloads=workloads, area=area, trials=trials))
+    result = run_study(load_study(path), results_root=tmp / "results", executor="local", progress=False)
+    write_tables(result.study, result.out_dir)
+    return result.out_dir
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory) -> Path:
+    """A real two-workload study (YOLOv3 at 416x416 + ResNet-50) and its report."""
+    out = make_results(tmp_path_factory.mktemp("report"), "two", YOLO + RESNET)
+    build_report(out)
+    return out
+
+
+def _valid_png(path: Path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_figure_is_png_and_svg(two):
+    figs = two / "figures"
+    stems = {p.stem for p in figs.glob("*.png")}
+    for wl in ("yolov3_416x416", "resnet50_224x224"):
+        assert {f"front_{wl}", f"layers_{wl}", f"roofline_{wl}"} <= stems
+    assert {"pareto_parallel", "batch_sweep", "hypervolume", "proxy_yolov3_416x416_vs_resnet50_224x224"} <= stems
+    assert stems == {p.stem for p in figs.glob("*.svg")}
+    for stem in stems:
+        assert _valid_png(figs / f"{stem}.png"), stem
+        root = ET.parse(figs / f"{stem}.svg").getroot()
+        assert root.tag.endswith("svg"), stem
+
+
+def test_html_is_self_contained(two):
+    text = (two / "report.html").read_text()
+    srcs = re.findall(r"""src\s*=\s*["']?([^"' >]+)""", text, flags=re.I)
+    n_png = len(list((two / "figures").glob("*.png")))
+    assert len(srcs) == n_png
+    assert all(s.startswith("data:image/png;base64,") for s in srcs)
+    bare = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
+    assert not re.search(r"(https?:)?//[a-z0-9]", bare, flags=re.I)
+    assert "<link" not in text.lower() and "<script" not in text.lower()
+    hrefs = re.findall(r"""href\s*=\s*["']([^"']+)""", text)
+    assert all(h.startswith("#") for h in hrefs)
+
+
+def test_tables_carry_units(two):
+    md = (two / "report.md").read_text()
+    html = (two / "report.html").read_text()
+    for header in ("area [mm^2]", "throughput on yolov3@416x416 [inferences/s]", "latency on yolov3@416x416 [ms]",
+                   "energy on resnet50@224x224 [mJ/inference]", "power on yolov3@416x416 [W]",
+                   "DRAM traffic on yolov3@416x416 [MB/inference]", "clock [GHz]", "SRAM [MiB]",
+                   "regret [%]", "batch 64 [inferences/s]"):
+        assert header in md, header
+        assert header.replace("&", "&amp;") in html, header
+    assert "Kendall tau" in md and "Spearman rho" in md
+
+
+def test_infeasible_study_reports_instead_of_crashing(tmp_path):
+    out = make_results(tmp_path, "tight", YOLO, area=0.01, trials=32)
+    html = build_report(out).read_text()
+    assert "no feasible design" in html
+    assert {p.stem for p in (out / "figures").glob("*.png")} == {"front_yolov3_416x416"}
+    assert (out / "report.md").exists()
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "corrupt", "file"])
+def test_cli_errors_are_one_line_exit_2(tmp_path, case):
+    path = tmp_path / "results" / "x"
+    if case != "missing":
+        path.parent.mkdir(parents=True)
+    if case == "empty":
+        path.mkdir()
+    elif case == "corrupt":
+        path.mkdir()
+        (path / "study.journal").write_text('{"op_code": 0, "study_name": "x"\nnot json at all\n')
+    elif case == "file":
+        path.write_text("hello")
+    proc = subprocess.run([sys.executable, "-m", "dse.cli.main", "report", str(path)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dse: error:") and str(path) in lines[0], proc.stderr
+    assert not (path / "report.html").exists() if path.is_dir() else True
+
+
+# --- analysis helpers ---------------------------------------------------------------------
+
+def _kendall_brute(x, y):
+    c = d = tx = ty = 0
+    for i, j in itertools.combinations(range(len(x)), 2):
+        sx, sy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+        if sx == 0 and sy == 0:
+            continue
+        if sx == 0:
+            tx += 1
+        elif sy == 0:
+            ty += 1
+        elif sx == sy:
+            c += 1
+        else:
+            d += 1
+    return (c - d) / math.sqrt((c + d + tx) * (c + d + ty))
+
+
+def test_rank_correlations_match_definitions():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 8, 60).astype(float)
+    y = x + rng.integers(-3, 4, 60)
+    assert an.kendall_tau(x, y, block=7) == pytest.approx(_kendall_brute(x, y), abs=1e-12)
+    assert an.kendall_tau(x, x) == pytest.approx(1.0)
+    assert an.kendall_tau(x, -x) == pytest.approx(-1.0)
+    assert an.spearman_rho(np.arange(10.0), np.exp(np.arange(10.0))) == pytest.approx(1.0)
+    ranks = lambda v: np.argsort(np.argsort(v)).astype(float)  # noqa: E731 (no ties below)
+    a, b = rng.normal(size=40), rng.normal(size=40)
+    assert an.spearman_rho(a, b) == pytest.approx(np.corrcoef(ranks(a), ranks(b))[0, 1])
+
+
+def test_pareto_knee_hypervolume():
+    losses = np.array([[0.0, 1.0], [0.4, 0.4], [1.0, 0.0], [0.6, 0.6], [0.4, 0.4]])
+    assert an.pareto_mask(losses).tolist() == [True, True, True, False, True]
+    assert an.knee_index(losses[:3]) == 1
+    # union of boxes up to (1, 1): only the middle point adds area 0.6 * 0.6
+    assert an.hypervolume(losses[:3], np.array([1.0, 1.0])) == pytest.approx(0.36)
+    hist = an.hypervolume_history(np.arange(5), losses, np.array([True, True, True, True, False]))
+    assert np.all(np.diff(hist["hypervolume"].to_numpy()) >= -1e-12)
+    assert an.unit_of("yolov3@416x416:latency_s") == ("latency on yolov3@416x416", "ms", 1e3)
+    assert an.header("resnet50@224x224:dram_bytes") == "DRAM traffic on resnet50@224x224 [MB/inference]"
