@@ -1,9 +1,10 @@
-"""`dse evaluate`: score one design (a preset or a design file).
+"""`dse evaluate`: score one design (a preset or a design file) on workloads.
 
-For now it shows the design's area breakdown (mm^2), static power (W) and key rates; the
-evaluator owner adds ``--workload``/``--batch`` and the per-layer table. Organisation:
-:func:`load_design` (flags -> design + technology), :func:`area_summary` (-> plain dict in SI and
-mm^2), :func:`format_area_summary` (-> text), :func:`run` (prints).
+Shows the design's area breakdown (mm^2), static power (W) and peak rates, then for every
+``--workload`` a summary (throughput, latency, energy, power, utilization, DRAM traffic) and a
+per-layer table (cycles, time, bound, DRAM MB, utilization). Organisation: :func:`load_design`
+(flags -> design + technology), :func:`area_summary` (-> plain dict in SI and mm^2),
+:func:`format_area_summary` (-> text), :func:`workload_reports` (-> plain dicts), :func:`run`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from dse.hardware.presets import PRESETS
 
     parser = subparsers.add_parser(
-        "evaluate", help="score one design: area and static power (per-layer table: later)",
+        "evaluate", help="score one design: area, power, throughput and a per-layer breakdown",
         description="Score one design given as a preset or a TOML design file.")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", metavar="NAME", help=f"a built-in chip: {', '.join(PRESETS)}")
     src.add_argument("--design", metavar="FILE.toml", help="a design file ([design] and optional [technology])")
+    parser.add_argument("--workload", action="append", metavar="NAME[@WxH]",
+                        help="workload to evaluate (repeatable), e.g. yolov3@1440x1440")
+    parser.add_argument("--batch", type=int, metavar="N", help="batch size (default: the design's)")
+    parser.add_argument("--winograd", choices=("on", "off"), help="override the design's Winograd setting")
+    parser.add_argument("--layers", type=int, default=None, metavar="N",
+                        help="show only the N slowest layers (default: all)")
     parser.add_argument("--area-only", action="store_true", help="only the area breakdown and static power")
     parser.add_argument("--catalog", action="store_true",
                         help="print the technology catalog at the design's node (overrides applied)")
@@ -94,8 +101,58 @@ def format_catalog(tech) -> str:
     return table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
+def workload_reports(designs, tech, workloads: list[str], batch: int | None) -> list[dict]:
+    """Per workload: a summary dict (friendly units in the names) and the per-layer rows."""
+    from dse.model.api import evaluate
+
+    frame, layers = evaluate(designs, workloads, batch=batch, technology=tech, per_layer=True)
+    out = []
+    for _, row in frame.iterrows():
+        lay = layers[row["workload"]]
+        lay = lay[lay["design"] == 0].drop(columns=["design"])
+        bound_share = (lay.groupby("bound")["time_us"].sum() / lay["time_us"].sum()).round(4).to_dict()
+        summary = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()
+                   if k not in ("design",) and not k.startswith("area_") and k not in (
+                       "static_power_w", "peak_tops", "power_density_limit_w_per_mm2")}
+        summary["time_share_by_bound"] = bound_share
+        out.append({"summary": summary, "layers": lay.to_dict(orient="records")})
+    return out
+
+
+def format_workload_report(rep: dict, top: int | None) -> str:
+    s = rep["summary"]
+    lines = [
+        f"\n{s['workload']} at batch {s['batch']}:",
+        f"  throughput {s['throughput_ips']:.4g} inferences/s, latency {s['latency_ms']:.4g} ms per batch",
+        f"  energy {s['energy_mj']:.4g} mJ/inference (MAC {s['energy_mac_mj']:.3g}, SRAM {s['energy_sram_mj']:.3g}, "
+        f"interconnect {s['energy_noc_mj']:.3g}, DRAM {s['energy_dram_mj']:.3g}, static {s['energy_static_mj']:.3g}), "
+        f"average power {s['power_w']:.3g} W",
+        f"  MAC utilization {s['utilization']:.1%} of peak, effective {s['effective_tops']:.3g} TOPS, "
+        f"DRAM {s['dram_mb']:.4g} MB/inference, weights {'resident' if s['weights_resident'] else 'streamed'}",
+        "  time by bound: " + ", ".join(f"{k} {v:.0%}" for k, v in sorted(
+            s["time_share_by_bound"].items(), key=lambda kv: -kv[1])),
+    ]
+    import pandas as pd
+
+    lay = pd.DataFrame(rep["layers"])
+    if top:
+        lay = lay.nlargest(top, "time_us").sort_values("layer")
+    cols = ["layer", "name", "op", "cycles", "time_us", "bound", "dram_mb", "utilization"]
+    table = lay[cols].rename(columns={"time_us": "time us", "dram_mb": "DRAM MB", "utilization": "util"})
+    lines.append(table.to_string(index=False, formatters={
+        "cycles": "{:.4g}".format, "time us": "{:.4g}".format, "DRAM MB": "{:.3g}".format,
+        "util": "{:.0%}".format}))
+    return "\n".join(lines)
+
+
 def run(args) -> int:
     designs, tech = load_design(args)
+    if args.batch is not None and args.batch < 1:
+        raise UserError(f"--batch: {args.batch} must be >= 1")
+    if args.layers is not None and args.layers < 1:
+        raise UserError(f"--layers: {args.layers} must be >= 1")
+    if args.winograd:
+        designs = designs.with_values(winograd=args.winograd == "on")
     if args.catalog:
         if args.json:
             print(tech.table().to_json(orient="records", indent=2))
@@ -103,9 +160,15 @@ def run(args) -> int:
             print(format_catalog(tech))
         return 0
     summary = area_summary(designs, tech)
+    reports = [] if args.area_only or not args.workload else workload_reports(
+        designs, tech, args.workload, args.batch)
     if args.json:
+        if reports:
+            summary["workloads"] = reports
         json.dump(summary, sys.stdout, indent=2)
         print()
     else:
         print(format_area_summary(summary, area_only=args.area_only))
+        for rep in reports:
+            print(format_workload_report(rep, args.layers))
     return 0

@@ -1,0 +1,43 @@
+"""`dse validate`: the model against published chips (throughput table and qualitative checks)."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_parser(sub):
+    p = sub.add_parser("validate", help="compare the model with published chip figures",
+                       description="Published vs predicted throughput for every reference row with a "
+                                   "preset, then the qualitative checks of the reference set.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+    return p
+
+
+def format_report(result: dict) -> str:
+    lines = ["throughput (inferences/s):",
+             f"  {'chip':<20} {'workload':<24} {'batch':>5} {'published':>10} {'predicted':>10} {'error':>8}  kind"]
+    for r in result["throughput"]:
+        mark = "" if r["within_tolerance"] else "  <- outside tolerance"
+        lines.append(f"  {r['chip']:<20} {r['workload']:<24} {r['batch']:>5} {r['published_ips']:>10.1f} "
+                     f"{r['predicted_ips']:>10.1f} {r['error_pct']:>+7.1f}%  {r['kind']}{mark}")
+    s = result["summary"]
+    lines.append(f"  {s['rows_within_tolerance']} of {s['rows']} within +-{s['tolerance_pct']:.0f}%, "
+                 f"largest error {s['max_abs_error_pct']:.1f}%")
+    lines.append("checks:")
+    for c in result["checks"]:
+        lines.append(f"  [{'pass' if c['passed'] else 'FAIL'}] {c['check']}: {c['measured']} "
+                     f"(expected {c['expectation']})")
+    lines.append(f"  {s['checks_passed']} of {s['checks']} checks pass")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from dse.model.validation import validate
+
+    result = validate()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_report(result))
+    return 0
