@@ -513,11 +513,11 @@ def fig_batch(data: ReportData) -> tuple[list[Figure], pd.DataFrame | None]:
             ax.set_xlabel("batch size [images]")
             ax.set_ylabel(col.replace("throughput", "throughput"))
             ax.set_title(f"{wl}: {col.split(' [')[0]} vs batch", fontsize=10)
-        axes[r_i, 0].legend(fontsize=7)
     if power_budget is not None:
-        axes[0, 1].scatter([], [], s=70, facecolors="none", edgecolors="#C44E52", lw=1.4,
+        axes[0, 0].scatter([], [], s=70, facecolors="none", edgecolors="#C44E52", lw=1.4,
                            label=f"power above the {an.fmt(power_budget)} W budget")
-        axes[0, 1].legend(fontsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=len(labels), fontsize=8, frameon=False)
     name = save(fig, data, "batch_sweep")
     return [Figure(name, "Batch sweep",
                    "Throughput and latency (per batch) of the analysed designs for batch 1 to 64; "
