@@ -15,3 +15,55 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real local Ray (2 CPUs, no dashboard) started once per test run and shut down at the end.
+
+    Code under test that calls ``ray.init`` only when ``ray.is_initialized()`` is false (the
+    executors do) joins this instance instead of starting its own (~3 s and ~800 MB each).
+    """
+    ray = pytest.importorskip("ray")
+    started = False
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR",
+                 log_to_driver=False)
+        started = True
+    yield ray
+    if started and ray.is_initialized():
+        ray.shutdown()
+
+
+SMALL_STUDY_SOURCE = "studies/yolov3-2mp-edge.toml"
+
+
+def write_small_study(folder, *, trials: int = 256, population: int = 64, seed: int = 1,
+                      workload: str = "yolov3@416x416", name: str = "small", extra: str = "") -> "Path":
+    """The default study copied to ``folder/NAME.toml`` with a small workload and budget.
+
+    Budgets stay the default study's (100 mm^2, 10 W): tight enough that some designs are infeasible.
+    """
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / SMALL_STUDY_SOURCE).read_text()
+    text = text.replace("yolov3@1920x1088", workload)
+    text = text.replace('name = "yolov3-2mp-edge"', f'name = "{name}"')
+    import re
+
+    text = re.sub(r"(?m)^trials = \d+", f"trials = {trials}", text)
+    text = re.sub(r"(?m)^population = \d+", f"population = {population}", text)
+    text = re.sub(r"(?m)^seed = \d+", f"seed = {seed}", text)
+    path = Path(folder) / f"{name}.toml"
+    path.write_text(text + extra)
+    return path
+
+
+@pytest.fixture
+def small_study(tmp_path):
+    """Factory: ``small_study(trials=..., population=..., seed=...)`` -> path of a study file."""
+    def make(**kwargs):
+        return write_small_study(tmp_path, **kwargs)
+
+    return make

@@ -8,10 +8,14 @@ the storage alone rebuilds every table and plot.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import math
+import os
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,17 +43,139 @@ def objective_column(obj) -> str:
     return col if obj.workload is None else f"{obj.workload}:{col}"
 
 
+#: SQLite busy timeout (s): how long a write waits for another connection's lock before failing.
+#: ``DSE_SQLITE_BUSY_TIMEOUT_S`` overrides it (tests use a short one).
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+class JournalFlockLock:
+    """Journal write lock held with ``fcntl.flock`` on ``PATH.flock``.
+
+    Optuna's default symlink lock survives a SIGKILL of its holder, and the next run then waits
+    its 30 s grace period before breaking it. A kernel lock is released with the process, so a
+    rerun after a crash resumes at once. (Implements ``BaseJournalFileLock``: acquire/release.)
+    """
+
+    def __init__(self, journal_path: str):
+        self.path = journal_path + ".flock"
+        self._fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+
+    def acquire(self) -> bool:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return True
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def __del__(self):
+        try:
+            os.close(self._fd)
+        except (OSError, AttributeError):
+            pass
+
+
+def repair_journal_tail(path: Path) -> int:
+    """Cut a torn last record (no trailing newline, e.g. a write stopped by a full disk) from a
+    journal file; returns the bytes removed. Optuna skips such a tail when reading but would glue
+    the next record to it, corrupting the journal for good."""
+    with open(path, "rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        pos, keep = size, 0
+        while pos > 0:
+            start = max(0, pos - (1 << 20))
+            fh.seek(start)
+            chunk = fh.read(pos - start)
+            i = chunk.rfind(b"\n")
+            if i >= 0:
+                keep = start + i + 1
+                break
+            pos = start
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+        return size - keep
+
+
+def _journal(path: Path):
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    lock = JournalFlockLock(str(path))
+    if path.exists():
+        lock.acquire()
+        try:
+            repair_journal_tail(path)
+        finally:
+            lock.release()
+    return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+
+
+def describe_storage(spec: StudySpec, out_dir: Path, url: str | None = None) -> str:
+    """The storage as shown in messages: the journal path or the URL without its password."""
+    url = url or spec.storage_url
+    if not url:
+        return str(out_dir / JOURNAL_NAME)
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://{rest.rsplit('@', 1)[-1]}"
+    return url
+
+
+def _root_message(err: BaseException) -> str:
+    """The innermost cause's first line (SQLAlchemy and Optuna wrap the driver's message)."""
+    seen = err
+    while seen.__cause__ is not None or seen.__context__ is not None:
+        seen = seen.__cause__ or seen.__context__
+    for e in (seen, err):
+        if isinstance(e, OSError) and e.strerror:
+            return e.strerror
+        text = str(getattr(e, "orig", None) or e).strip()
+        if text:
+            return text.splitlines()[0]
+    return type(err).__name__
+
+
+def _storage_error_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [OSError, optuna.exceptions.StorageInternalError]
+    try:
+        import sqlalchemy.exc
+
+        types.append(sqlalchemy.exc.SQLAlchemyError)
+    except ImportError:  # pragma: no cover - sqlalchemy comes with optuna
+        pass
+    return tuple(types)
+
+
+@contextmanager
+def storage_errors(where: str, action: str = "cannot use"):
+    """Turn OS and database errors of the storage into one :class:`UserError` line naming it."""
+    try:
+        yield
+    except UserError:
+        raise
+    except _storage_error_types() as err:
+        hint = ""
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            hint = "; free some space and rerun to resume (finished trials are kept)"
+        elif isinstance(err, OSError) and err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            hint = "; make it writable or choose another --results/--storage"
+        elif "locked" in _root_message(err).lower():
+            hint = "; another process holds the database: wait for it or stop it, then rerun to resume"
+        raise UserError(f"storage: {action} {where} ({_root_message(err)}){hint}") from None
+
+
 def storage_for(spec: StudySpec, out_dir: Path, url: str | None = None):
     """The Optuna storage: a journal file in ``out_dir`` by default, or any storage URL."""
     url = url or spec.storage_url
+    field = "--storage" if url and url != spec.storage_url else "storage.url"
     if not url:
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
         path = out_dir / JOURNAL_NAME
-        try:
-            return JournalStorage(JournalFileBackend(str(path)))
-        except OSError as err:
-            raise UserError(f"storage: cannot open journal file {path} ({err.strerror})") from None
+        with storage_errors(str(path), "cannot open journal file"):
+            return _journal(path)
     if url.startswith("sqlite:///"):
         from optuna.storages import RDBStorage
 
@@ -60,27 +186,33 @@ def storage_for(spec: StudySpec, out_dir: Path, url: str | None = None):
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        db = Path(url.removeprefix("sqlite:///"))
+        if str(db) not in ("", ":memory:") and not db.parent.is_dir():
+            raise UserError(f"{field}: cannot open {url} (folder {db.parent} does not exist)")
+        timeout = float(os.environ.get("DSE_SQLITE_BUSY_TIMEOUT_S", SQLITE_BUSY_TIMEOUT_S))
         try:
-            storage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}})
             import sqlalchemy
 
+            storage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": timeout}})
             sqlalchemy.event.listen(storage.engine, "connect", _pragmas)
             return storage
         except Exception as err:  # SQLAlchemy/optuna raise many types for a bad database
-            raise UserError(f"storage.url: cannot open {url} ({str(err).splitlines()[0]})") from None
+            raise UserError(f"{field}: cannot open {url} ({_root_message(err)})") from None
     if url.startswith(("postgresql", "mysql")):
         from optuna.storages import RDBStorage
 
         try:
             return RDBStorage(url, heartbeat_interval=None)
         except Exception as err:
-            raise UserError(f"storage.url: cannot connect to {url.split('@')[-1]} "
-                            f"({str(err).splitlines()[0]})") from None
+            raise UserError(f"{field}: cannot connect to {describe_storage(spec, out_dir, url)} "
+                            f"({_root_message(err)})") from None
     if url.endswith(".journal") or url.startswith("journal:"):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
-    raise UserError(f"storage.url: {url!r} is not a journal file path (*.journal), sqlite:///, "
+        path = Path(url.removeprefix("journal:"))
+        if not path.parent.is_dir():
+            raise UserError(f"{field}: cannot open journal file {path} (folder {path.parent} does not exist)")
+        with storage_errors(str(path), "cannot open journal file"):
+            return _journal(path)
+    raise UserError(f"{field}: {url!r} is not a journal file path (*.journal), sqlite:///, "
                     "postgresql:// or mysql:// URL")
 
 
@@ -108,7 +240,8 @@ def distributions(spec: StudySpec) -> dict:
 
 
 def decode(spec: StudySpec, params: list[dict]) -> tuple[dict, list]:
-    """Trial params -> design columns (D,) and the (label, batch) pairs of the workloads."""
+    """Trial params -> design columns (D,) and the (label, batch) pairs of the workloads; a batch is
+    (D,) int64, or an int64 scalar when every design has the same one."""
     n = len(params)
     columns = {}
     for name in spec.searched:
@@ -123,6 +256,9 @@ def decode(spec: StudySpec, params: list[dict]) -> tuple[dict, list]:
             batch = np.full(n, w.batch, dtype=np.int64)
         workloads.append((w.label, batch))
     columns["batch"] = workloads[0][1]
+    # A batch shared by every design travels as a scalar (broadcast by the evaluator): less to
+    # ship to workers, and chunked executors need not slice it.
+    workloads = [(label, np.int64(b[0]) if n and np.all(b == b[0]) else b) for label, b in workloads]
     return columns, workloads
 
 
@@ -153,6 +289,18 @@ class RunResult:
     evaluated: int  # trials evaluated by this run
     seconds: float
     executor: str
+
+    def trials_frame(self):
+        """Every complete trial as a DataFrame (parameters, metrics, constraints, feasibility)."""
+        from dse.search.tables import trials_frame
+
+        return trials_frame(self.study)
+
+    def pareto_frame(self):
+        """The feasible Pareto-optimal trials, as rows of :meth:`trials_frame`."""
+        from dse.search.tables import pareto_frame
+
+        return pareto_frame(self.study)
 
 
 def _finite(x: float, fallback: float) -> float:
@@ -192,34 +340,48 @@ class _Progress:
             self.bar.close()
 
 
+def make_results_dir(out_dir: Path) -> None:
+    """Create ``out_dir``; a read-only place or a file in the way is one UserError line."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(f"results: cannot create folder {out_dir} (a file of that name is in the way)") from None
+    except OSError as err:
+        raise UserError(f"results: cannot create folder {out_dir} ({err.strerror or err}); "
+                        "choose another --results folder") from None
+
+
 def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, fresh: bool = False):
     """Create or load the study; with ``fresh`` the old one is deleted first."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if fresh:
-        journal = out_dir / JOURNAL_NAME
-        if not (storage_url or spec.storage_url) and journal.exists():
-            journal.unlink()
-    storage = storage_for(spec, out_dir, storage_url)
-    if fresh and (storage_url or spec.storage_url):
+    make_results_dir(out_dir)
+    where = describe_storage(spec, out_dir, storage_url)
+    with storage_errors(where):
+        if fresh:
+            journal = out_dir / JOURNAL_NAME
+            if not (storage_url or spec.storage_url) and journal.exists():
+                journal.unlink()
+        storage = storage_for(spec, out_dir, storage_url)
+        if fresh and (storage_url or spec.storage_url):
+            try:
+                optuna.delete_study(study_name=spec.name, storage=storage)
+            except KeyError:
+                pass
         try:
-            optuna.delete_study(study_name=spec.name, storage=storage)
+            existing = optuna.load_study(study_name=spec.name, storage=storage)
+            if [d.name.lower() for d in existing.directions] != spec.directions:
+                raise UserError(f"objectives: the stored study {spec.name} has other objectives; "
+                                "run with --fresh to start over")
+            n_existing = len(existing.trials)
         except KeyError:
-            pass
-    try:
-        existing = optuna.load_study(study_name=spec.name, storage=storage)
-        if [d.name.lower() for d in existing.directions] != spec.directions:
-            raise UserError(f"objectives: the stored study {spec.name} has other objectives; "
-                            "run with --fresh to start over")
-        n_existing = len(existing.trials)
-    except KeyError:
-        n_existing = 0
-    sampler = make_sampler(spec, spec.seed + n_existing)  # new seed on resume: no repeated generation
-    study = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler,
-                                directions=spec.directions, load_if_exists=True)
-    study.set_user_attr("dse_objectives", [objective_column(o) for o in spec.objectives])
-    # Trials left RUNNING by a crash would distort NSGA-II generations and TPE's liar: fail them.
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            n_existing = 0
+        sampler = make_sampler(spec, spec.seed + n_existing)  # new seed on resume: no repeated generation
+        study = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler,
+                                    directions=spec.directions, load_if_exists=True)
+        if study.user_attrs.get("dse_objectives") != [objective_column(o) for o in spec.objectives]:
+            study.set_user_attr("dse_objectives", [objective_column(o) for o in spec.objectives])
+        # Trials left RUNNING by a crash would distort NSGA-II generations and TPE's liar: fail them.
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
     return study
 
 
@@ -234,6 +396,7 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
     start = time.perf_counter()
     out_dir = spec.results_dir(results_root)
     study = open_study(spec, out_dir, storage_url, fresh)
+    where = describe_storage(spec, out_dir, storage_url)
     write_study_copy(spec, out_dir)
     ex = executor_obj or make_executor(executor or spec.executor, ray_address or spec.ray_address, spec.workers)
     dists = distributions(spec)
@@ -244,18 +407,20 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
     try:
         while done < spec.trials:
             k = min(spec.population, spec.trials - done)
-            trials = [study.ask(dists) for _ in range(k)]
+            with storage_errors(where, "cannot write to"):
+                trials = [study.ask(dists) for _ in range(k)]
             columns, workloads = decode(spec, [t.params for t in trials])
             metrics = ex.evaluate(columns, spec.node_nm, spec.technology, workloads)
             cons = constraint_values(spec, metrics)
             values = np.column_stack([metrics[c] for c in objective_cols])
             feasible = np.all(np.column_stack(list(cons.values())) <= 0, axis=1) if cons else np.ones(k, bool)
             keys = list(metrics)
-            for i, trial in enumerate(trials):
-                for name, arr in cons.items():
-                    trial.set_constraint(name, _finite(arr[i], 1e12))
-                trial.set_user_attr("metrics", {key: _finite(metrics[key][i], 0.0) for key in keys})
-                study.tell(trial, [_finite(v, 0.0) for v in values[i]])
+            with storage_errors(where, "cannot write to"):
+                for i, trial in enumerate(trials):
+                    for name, arr in cons.items():
+                        trial.set_constraint(name, _finite(arr[i], 1e12))
+                    trial.set_user_attr("metrics", {key: _finite(metrics[key][i], 0.0) for key in keys})
+                    study.tell(trial, [_finite(v, 0.0) for v in values[i]])
             done += k
             evaluated += k
             bar.update(k, values, feasible)
@@ -268,10 +433,13 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
 
 def write_study_copy(spec: StudySpec, out_dir: Path) -> None:
     """Keep the study file beside its results (what produced them)."""
-    if spec.source_text:
-        (out_dir / "study.toml").write_text(spec.source_text)
-    elif spec.source_path and spec.source_path.exists():
-        shutil.copyfile(spec.source_path, out_dir / "study.toml")
+    try:
+        if spec.source_text:
+            (out_dir / "study.toml").write_text(spec.source_text)
+        elif spec.source_path and spec.source_path.exists():
+            shutil.copyfile(spec.source_path, out_dir / "study.toml")
+    except OSError as err:
+        raise UserError(f"results: cannot write {out_dir / 'study.toml'} ({err.strerror or err})") from None
 
 
 def study_summary_objectives(spec: StudySpec) -> list[dict]:
@@ -279,5 +447,5 @@ def study_summary_objectives(spec: StudySpec) -> list[dict]:
              "label": o.label} for o in spec.objectives]
 
 
-__all__ = ["run_study", "open_study", "RunResult", "objective_column", "constraint_values", "decode",
+__all__ = ["run_study", "open_study", "storage_errors", "describe_storage", "repair_journal_tail", "RunResult", "objective_column", "constraint_values", "decode",
            "distributions", "storage_for"]
