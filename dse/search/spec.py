@@ -56,7 +56,7 @@ from typing import Any
 
 from dse.errors import UserError
 from dse.hardware import space as hwspace
-from dse.hardware.technology import SUPPORTED_NODES_NM, load_technology
+from dse.hardware.technology import SUPPORTED_NODES_NM, catalog_rows, load_technology
 from dse.workloads.registry import parse_workload
 
 #: Objective metrics: (direction, unit of the stored value, needs a workload).
@@ -155,11 +155,39 @@ def _fail(path: str, msg: str):
     raise UserError(f"{path}: {msg}")
 
 
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def key_path(path: str, key) -> str:
+    """``path.key`` with the key written as TOML would: bare, or quoted with every non-printable
+    character escaped (a key holding a newline must not break the one-line message)."""
+    key = str(key)
+    if not _BARE_KEY.match(key):
+        esc = "".join(ch if ch.isprintable() and ch not in '"\\' else
+                      (f"\\{ch}" if ch in '"\\' else f"\\u{ord(ch):04x}" if ord(ch) < 0x10000
+                       else f"\\U{ord(ch):08x}") for ch in key)
+        key = f'"{esc}"'
+    return f"{path}.{key}" if path else key
+
+
 def _check_keys(table: dict, allowed: set[str], path: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
-        _fail(f"{path}.{unknown[0]}" if path else unknown[0],
-              f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        _fail(key_path(path, unknown[0]), f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+#: Keys of a numeric domain table (``cores = {low = 1, high = 64, step = 1}``).
+DOMAIN_KEYS = {"low", "high", "step", "log", "values"}
+
+
+def _domain(name: str, value, path: str) -> "hwspace.Domain":
+    """:func:`hwspace.make_domain` with the table's keys checked here first (quoted in messages)."""
+    if isinstance(value, dict):
+        if not hwspace.get_parameter(name).numeric:
+            _fail(path, f"expected a list of choices or one value, got a table "
+                  f"(allowed: {hwspace.get_parameter(name).describe_domain()})")
+        _check_keys(value, DOMAIN_KEYS, path)
+    return hwspace.make_domain(name, value, prefix=path[: -len(name)] if path.endswith(name) else f"{path}.")
 
 
 def _number(value, path: str, *, integer=False, positive=True, allow_zero=False) -> float:
@@ -205,7 +233,7 @@ def _workloads(raw, path="workloads") -> tuple[WorkloadSpec, ...]:
         seen.add(label)
         batch = item.get("batch", 1)
         if isinstance(batch, (dict, list)):
-            dom = hwspace.make_domain("batch", batch, prefix=f"{p}.")
+            dom = _domain("batch", batch, f"{p}.batch")
             if dom.fixed:
                 out.append(WorkloadSpec(label, int(dom.values[0] if dom.values else dom.low)))
             else:
@@ -224,7 +252,7 @@ def _space(raw, path="space") -> tuple[dict, dict]:
     _check_keys(raw, set(names), path)
     searched, fixed = {}, {}
     for key, value in raw.items():
-        dom = hwspace.make_domain(key, value, prefix=f"{path}.")
+        dom = _domain(key, value, f"{path}.{key}")
         if dom.fixed:
             fixed[key] = dom.values[0] if dom.values is not None else dom.low
         else:
@@ -244,14 +272,15 @@ def _per_workload(raw, path: str, labels: set[str], scale: float) -> dict[str, f
     raw = _table(raw, path)
     out = {}
     for key, value in raw.items():
+        field_ = key_path(path, key)
         try:
-            name, w, h = parse_workload(key, f"{path}.{key}")
+            name, w, h = parse_workload(key, field_)
         except UserError:
-            _fail(f"{path}.{key}", f"not a workload of this study (workloads: {', '.join(sorted(labels))})")
+            _fail(field_, f"not a workload of this study (workloads: {', '.join(sorted(labels))})")
         label = f"{name}@{w}x{h}"
         if label not in labels:
-            _fail(f"{path}.{key}", f"not a workload of this study (workloads: {', '.join(sorted(labels))})")
-        out[label] = _number(value, f"{path}.{key}") * scale
+            _fail(field_, f"not a workload of this study (workloads: {', '.join(sorted(labels))})")
+        out[label] = _number(value, field_) * scale
     return out
 
 
@@ -349,7 +378,11 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
 
     technology = _table(data.get("technology", {}), "technology")
     tech_over = {}
+    known = set(catalog_rows()["key"])
     for key, value in technology.items():
+        if key not in known:
+            _fail(key_path("technology", key), "unknown technology key (the keys are listed by "
+                  "`dse evaluate --catalog` and in dse/hardware/catalog/*.csv)")
         tech_over[key] = _number(value, f"technology.{key}", allow_zero=True)
     load_technology(node, tech_over)  # validates keys and values (names technology.KEY)
 

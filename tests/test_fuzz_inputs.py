@@ -1,0 +1,66 @@
+"""Fuzzed study and design files (issue 8): every failure is a UserError naming a path.
+
+The strategies live in ``scripts/fuzz_inputs.py`` (which runs 100,000 examples); CI runs 2,400
+here, parse-only (no evaluation).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fuzz_inputs.py"
+
+
+def load_fuzzer():
+    spec = importlib.util.spec_from_file_location("fuzz_inputs", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+fuzz = load_fuzzer()
+
+
+def test_study_files_fail_only_with_user_errors():
+    stats = fuzz.run(1600, kinds=("study",), report=lambda _msg: None)
+    assert stats["examples"] == 1600
+    assert stats["non_user_errors"] == 0, stats["failures"][:5]
+
+
+#: Non-user errors found in design files whose fix belongs to dse/hardware (reported there):
+#: non-UTF-8 bytes escape load_design_file as UnicodeDecodeError, and keys holding a newline
+#: break the one-line message (unknown table / parameter / technology key printed unquoted).
+KNOWN_DESIGN_ISSUES = ("UnicodeDecodeError", "UserError message spans lines")
+
+
+def test_design_files_fail_only_with_user_errors():
+    stats = fuzz.run(800, kinds=("design",), report=lambda _msg: None, max_reported=10_000)
+    assert stats["examples"] == 800
+    other = [f for f in stats["failures"] if not f[1].startswith(KNOWN_DESIGN_ISSUES)]
+    assert not other, other[:5]
+    if stats["failures"]:
+        pytest.xfail(f"{len(stats['failures'])} known design-file issues in dse/hardware/designs.py: "
+                     f"{stats['failures'][0][1][:120]}")
+
+
+@pytest.mark.parametrize("data", [b"", b"\n", b"# comment only\n", b"\xff\xfe\x00", b"[[[",
+                                  b'node_nm = 16\nnode_nm = 16\n', b"node_nm = nan\n[[workloads]]\nname = \"resnet50\"\n"])
+def test_degenerate_study_files(tmp_path, data):
+    path = tmp_path / "s.toml"
+    assert fuzz.check(data, "study", path) is None
+
+
+def test_checker_flags_non_user_errors(tmp_path):
+    """The oracle itself: a message without a path, or spanning lines, counts as a failure."""
+    good = fuzz.STUDY_TEXT.encode()
+    assert fuzz.check(good, "study", tmp_path / "ok.toml") is None
+    bad = good.replace(b"[space]", b'[space]\n"a\\nb" = 1')
+    assert fuzz.check(bad, "study", tmp_path / "bad.toml") is None  # quoted key: one line
+    from dse.search.spec import load_study
+    from dse.errors import UserError
+
+    with pytest.raises(UserError, match=r'^space\."a\\u000ab": unknown key'):
+        load_study(tmp_path / "bad.toml")
