@@ -1,0 +1,391 @@
+"""Exhaustive search: evaluate every design of a discrete space and keep the exact Pareto front.
+
+The ground truth for search quality (``scripts/bench_search.py``) and a feature in its own right:
+for a space of up to ~10^7 designs (``dse.hardware.space.MAX_GRID_DESIGNS``) the sweep evaluates
+every design, in chunks, and keeps only what it must:
+
+* The grid is never built whole: each chunk of designs is decoded from its flat indices
+  (row-major over ``dse.hardware.space.PARAMETERS``, then the searched workload batches, the last
+  varying fastest; the same order as :func:`dse.hardware.space.grid`), and combinations whose DRAM
+  channel count is not allowed for their DRAM type are dropped, as ``grid`` does. Design ``i`` in
+  the outputs is the i-th kept design of that order.
+* Chunks run in-process or over Ray. With the ``auto`` executor the first chunk is timed
+  in-process; Ray starts only when the rest of the sweep would take longer than
+  :data:`RAY_MIN_TOTAL_S` in-process and there is more than one worker (Ray costs ~3 s to start
+  and ~1 ms per task, see NOTES-optuna-ray.md). The next chunk is evaluated (in a helper thread)
+  while the driver scores the current one.
+* Constraints are those of the search loop (:func:`dse.search.study.constraint_values`): a design
+  is feasible when every relative budget violation is <= 0 and every objective is finite. The
+  running front is merged chunk by chunk with :func:`dse.search.pareto.pareto_mask` (exact).
+
+Outputs in ``results/NAME/`` (the study's Optuna storage is not used: nothing to resume):
+
+* ``exhaustive.parquet``: one row per design with columns ``design``, the searched parameters
+  (friendly units, names as in ``trials.parquet``; ``batch.LABEL`` for searched batches), every
+  metric (SI, ``LABEL:metric``), ``constraint:NAME``, ``feasible`` and ``pareto``. Rule: every
+  design when the space has at most :data:`FULL_TABLE_MAX_DESIGNS` designs, otherwise only the
+  feasible designs (the front is a subset of them). Written chunk by chunk (constant memory).
+* ``pareto.csv``: the feasible Pareto front, same columns, sorted by the first objective.
+* ``summary.json``: the keys of ``dse.search.tables.write_tables`` (``trials_complete`` = designs
+  evaluated, ``trials_feasible``, ``pareto_size``, ``objectives``, ``best``) plus
+  ``designs_total``, ``designs_evaluated``, ``designs_feasible``, ``designs_non_finite``,
+  ``front_size``, ``seconds``, ``designs_per_s``, ``executor``, ``table_rows`` and ``table_rule``.
+* ``study.toml``: a copy of the study file.
+
+:func:`run_exhaustive` returns a :class:`dse.search.study.RunResult` whose ``study`` is None (there
+is no Optuna study); it carries ``summary`` (the dict written to summary.json) and ``front`` (the
+Pareto front as a DataFrame) as extra attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dse.errors import UserError
+from dse.hardware import space as hwspace
+from dse.search.pareto import pareto_mask
+
+#: Spaces up to this size get every design in exhaustive.parquet; larger ones only feasible ones.
+FULL_TABLE_MAX_DESIGNS = 1_000_000
+#: Designs per chunk evaluated in-process (the evaluator runs ~10^5 designs/s on one core).
+LOCAL_CHUNK = 32_768
+#: Target seconds of work per Ray task (NOTES-optuna-ray.md: Ray pays off above 50-100 ms).
+RAY_TASK_S = 0.25
+#: Ray is started by the auto executor only if the in-process sweep would take longer than this.
+RAY_MIN_TOTAL_S = 15.0
+EXHAUSTIVE_PARQUET = "exhaustive.parquet"
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One enumerated axis: a searched hardware parameter or a searched workload batch."""
+
+    name: str  # column name in the outputs (parameter name or batch.LABEL)
+    values: np.ndarray  # grid values: codes for categoricals, friendly units otherwise
+    choices: tuple | None = None  # categorical names (values are codes into it)
+
+
+class ExhaustiveSpace:
+    """The discrete space of a spec, decoded chunk by chunk from flat indices.
+
+    ``axes``: enumerated axes (more than one value), in row-major order. ``fixed``: columns with
+    one value. ``total``: designs after dropping disallowed DRAM channel counts.
+    """
+
+    def __init__(self, spec, max_designs: int = hwspace.MAX_GRID_DESIGNS):
+        self.spec = spec
+        # Domains straight from the spec (not re-parsed: see _domain_grid).
+        self.axes: list[Axis] = []
+        self.fixed: dict[str, object] = {}
+        for p in hwspace.PARAMETERS:
+            if p.name == "batch":
+                continue
+            if p.name in spec.searched:
+                vals = _domain_grid(spec.searched[p.name])
+            else:
+                vals = np.array([spec.fixed.get(p.name, p.default)],
+                                dtype=object if p.kind == "categorical" else None)
+            choices = p.choices if p.kind == "categorical" else None
+            if choices is not None:
+                vals = np.array([choices.index(v) for v in vals], dtype=np.int8)
+            if len(vals) > 1:
+                self.axes.append(Axis(p.name, vals, choices))
+            else:
+                self.fixed[p.name] = vals[0]
+        self.batch_axes: dict[str, str] = {}  # workload label -> axis name
+        for w in spec.workloads:
+            if w.batch_domain is not None:
+                vals = _domain_grid(w.batch_domain).astype(np.int64)
+                if len(vals) > 1:
+                    self.axes.append(Axis(w.batch_param, vals))
+                    self.batch_axes[w.label] = w.batch_param
+        self.raw_total = math.prod(len(a.values) for a in self.axes)
+        by_name = {a.name: a.values for a in self.axes}
+        types = by_name.get("dram_type", np.array([self.fixed.get("dram_type", 0)]))
+        chans = by_name.get("dram_channels", np.array([self.fixed.get("dram_channels", 1)]))
+        pairs = int(hwspace.channels_allowed(np.repeat(types.astype(np.int64), len(chans)),
+                                             np.tile(chans, len(types))).sum())
+        self.total = self.raw_total // (len(types) * len(chans)) * pairs
+        if self.total > max_designs:
+            raise UserError(f"space: the exhaustive grid has {self.total:,} designs, more than "
+                            f"{max_designs:,}; restrict the domains (coarser steps, value lists) or "
+                            "use a sampler (search.sampler = \"nsga2\")")
+        if self.total == 0:
+            raise UserError("space: no design is valid (no allowed dram_channels for the dram_type values)")
+
+    def decode(self, start: int, stop: int) -> tuple[dict, list, dict]:
+        """Designs with raw flat indices in [start, stop), invalid DRAM combinations dropped.
+
+        Returns (columns, workloads, axis_columns): ``columns`` and ``workloads`` as
+        :func:`dse.search.study.decode` gives them (every column (D,), codes for categoricals;
+        (label, batch (D,)) pairs), and the enumerated axes' columns for the output tables.
+        """
+        flat = np.arange(start, stop, dtype=np.int64)
+        cols: dict[str, np.ndarray] = {}
+        stride = self.raw_total
+        for axis in self.axes:
+            stride //= len(axis.values)
+            cols[axis.name] = axis.values[(flat // stride) % len(axis.values)]
+        n = flat.size
+        types = cols["dram_type"] if "dram_type" in cols else np.full(n, self.fixed["dram_type"])
+        chans = cols["dram_channels"] if "dram_channels" in cols else np.full(n, self.fixed["dram_channels"])
+        keep = hwspace.channels_allowed(np.asarray(types, dtype=np.int64), chans)
+        if not keep.all():
+            cols = {k: v[keep] for k, v in cols.items()}
+            n = int(keep.sum())
+        columns = {k: v for k, v in cols.items() if not k.startswith("batch.")}
+        for name, value in self.fixed.items():
+            columns[name] = np.full(n, value)
+        workloads = []
+        for w in self.spec.workloads:
+            if w.label in self.batch_axes:
+                batch = cols[self.batch_axes[w.label]].astype(np.int64)
+            else:
+                b = w.batch if w.batch is not None else int(_domain_grid(w.batch_domain)[0])
+                batch = np.full(n, b, dtype=np.int64)
+            workloads.append((w.label, batch))
+        columns["batch"] = workloads[0][1]
+        return columns, workloads, cols
+
+    def param_frame(self, cols: dict[str, np.ndarray]) -> dict[str, object]:
+        """Searched-parameter output columns (names for categoricals, friendly units)."""
+        out = {}
+        for axis in self.axes:
+            v = cols[axis.name]
+            if axis.choices is not None:
+                out[axis.name] = pd.Categorical.from_codes(v.astype(np.int64), categories=list(axis.choices))
+            else:
+                out[axis.name] = v
+        return out
+
+
+def _domain_grid(domain) -> np.ndarray:
+    """Grid values of a spec Domain. Explicit value lists are used as given: going through
+    ``space.resolve_domains`` would re-parse a numeric ``values`` list as a [low, high] range."""
+    if getattr(domain, "values", None) is not None:
+        p = hwspace.get_parameter(domain.name)
+        return np.array(domain.values, dtype=object if p.kind == "categorical" else None)
+    return hwspace.domain_values(domain)
+
+
+def _make_executor(kind: str, address: str, workers: int):
+    from dse.search.executors import LocalExecutor, make_executor
+
+    if kind == "auto":
+        return LocalExecutor()  # upgraded to Ray after the first chunk if the sweep is long
+    return make_executor(kind, address, workers)
+
+
+def run_exhaustive(spec, results_root: Path | str = "results", executor: str | None = None,
+                   ray_address: str | None = None, progress: bool = True, *,
+                   executor_obj=None, chunk_size: int | None = None,
+                   full_table_max: int = FULL_TABLE_MAX_DESIGNS):
+    """Evaluate every design of ``spec``'s discrete space; write the tables; return a RunResult.
+
+    Args:
+        spec: a StudySpec (``search.sampler`` need not be ``exhaustive``; trials are ignored).
+        results_root: outputs go to ``results_root/NAME/``.
+        executor: ``auto`` (default: the spec's), ``local`` or ``ray``; ``executor_obj`` overrides.
+        ray_address: join this Ray cluster (default: the spec's; "" = local Ray when needed).
+        progress: show a tqdm bar (designs, feasible, front size).
+        chunk_size: designs per chunk (default: sized by the executor).
+        full_table_max: spaces up to this many designs get every design in the parquet table.
+    Returns:
+        RunResult with ``study=None``, ``evaluated`` = designs evaluated, plus the attributes
+        ``summary`` (dict) and ``front`` (DataFrame of the feasible Pareto front).
+    """
+    from dse.search.study import RunResult, constraint_values, objective_column, write_study_copy
+
+    start_time = time.perf_counter()
+    space = ExhaustiveSpace(spec)
+    out_dir = spec.results_dir(results_root)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_study_copy(spec, out_dir)
+    kind = executor or spec.executor
+    address = ray_address if ray_address is not None else spec.ray_address
+    ex = executor_obj or _make_executor(kind, address, spec.workers)
+    auto = executor_obj is None and kind == "auto"
+    objective_cols = [objective_column(o) for o in spec.objectives]
+    directions = spec.directions
+    write_all = space.total <= full_table_max
+    parquet_path = out_dir / EXHAUSTIVE_PARQUET
+    tmp_path = out_dir / (EXHAUSTIVE_PARQUET + ".partial")
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=space.total, unit="design", unit_scale=True, desc=f"{spec.name} (exhaustive)",
+                   file=sys.stderr, dynamic_ncols=True)
+
+    def chunk_for(ex_now) -> int:
+        if chunk_size:
+            return int(chunk_size)
+        if getattr(ex_now, "name", "") == "ray" and cost_per_design:
+            per_task = max(LOCAL_CHUNK // 4, int(RAY_TASK_S / cost_per_design))
+            return per_task * max(1, getattr(ex_now, "workers", 1)) * 3
+        return LOCAL_CHUNK
+
+    # Chunks are ranges of raw (unfiltered) flat indices; ~total/raw_total of them are kept.
+    keep_ratio = space.total / space.raw_total
+    cost_per_design = None
+    raw_pos, design_pos = 0, 0
+    evaluated = feasible_count = non_finite = rows_written = chunks = 0
+    front: pd.DataFrame | None = None
+    best: dict[str, dict] = {}
+    writer = None
+    used = getattr(ex, "name", "local")
+    pool = ThreadPoolExecutor(max_workers=1)
+
+    def next_chunk():
+        nonlocal raw_pos
+        if raw_pos >= space.raw_total:
+            return None
+        n_raw = max(1, int(math.ceil(chunk_for(ex) / keep_ratio)))
+        stop = min(space.raw_total, raw_pos + n_raw)
+        columns, workloads, cols = space.decode(raw_pos, stop)
+        raw_pos = stop
+        t0 = time.perf_counter()
+        fut = pool.submit(ex.evaluate, columns, spec.node_nm, spec.technology, workloads)
+        return fut, cols, t0, len(columns["batch"])
+
+    try:
+        pending = next_chunk()
+        while pending is not None:
+            fut, cols, t0, n = pending
+            metrics = fut.result() if n else {}
+            if auto and cost_per_design is None and n:
+                cost_per_design = (time.perf_counter() - t0) / n
+                workers = spec.workers or os.cpu_count() or 1
+                remaining_s = cost_per_design * (space.total - n)
+                if address or (workers > 1 and remaining_s > RAY_MIN_TOTAL_S):
+                    from dse.search.executors import RayExecutor
+
+                    ex = RayExecutor(address, spec.workers)
+                    used = "ray"
+            elif cost_per_design is None and n:
+                cost_per_design = (time.perf_counter() - t0) / n
+            pending = next_chunk()  # evaluated while this chunk is scored and written
+            if n == 0:
+                continue
+            chunks += 1
+            cons = constraint_values(spec, metrics)
+            values = np.column_stack([metrics[c] for c in objective_cols])
+            finite = np.all(np.isfinite(values), axis=1)
+            feasible = finite.copy()
+            for arr in cons.values():
+                feasible &= arr <= 0  # NaN compares False: infeasible
+            non_finite += int((~finite).sum())
+            ids = np.arange(design_pos, design_pos + n, dtype=np.int64)
+            design_pos += n
+            evaluated += n
+            feasible_count += int(feasible.sum())
+            for j, (col, d) in enumerate(zip(objective_cols, directions)):
+                if feasible.any():
+                    v = values[feasible, j]
+                    k = int(np.argmax(v) if d == "maximize" else np.argmin(v))
+                    cur = best.get(col)
+                    if cur is None or (v[k] > cur["value"] if d == "maximize" else v[k] < cur["value"]):
+                        best[col] = {"value": float(v[k]), "design": int(ids[feasible][k])}
+
+            params = space.param_frame(cols)
+            frame = pd.DataFrame({"design": ids, **params, **{k: v for k, v in metrics.items() if k not in params},
+                                  **{f"constraint:{k}": v for k, v in cons.items()}, "feasible": feasible})
+            if feasible.any():
+                cand = frame[feasible]
+                if front is not None:
+                    cand = pd.concat([front, cand], ignore_index=True)
+                front = cand[pareto_mask(cand[objective_cols].to_numpy(), directions)].reset_index(drop=True)
+            table = frame if write_all else frame[feasible]
+            if len(table):
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                tab = pa.Table.from_pandas(table, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp_path, tab.schema)
+                writer.write_table(tab)
+                rows_written += len(table)
+            if bar is not None:
+                bar.set_postfix_str(f"feasible={feasible_count} front={0 if front is None else len(front)}",
+                                    refresh=False)
+                bar.update(n)
+    finally:
+        pool.shutdown(wait=True)
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+        ex.close()
+
+    eval_seconds = time.perf_counter() - start_time
+    front = front if front is not None else pd.DataFrame(columns=["design", *objective_cols])
+    front = front.sort_values(objective_cols[0], ascending=directions[0] == "minimize",
+                              kind="stable").reset_index(drop=True)
+    front["pareto"] = True
+    _finish_parquet(tmp_path, parquet_path, set(front["design"].tolist()))
+    front.to_csv(out_dir / "pareto.csv", index=False)
+    seconds = time.perf_counter() - start_time
+    summary = {
+        "study": spec.name,
+        "sampler": "exhaustive",
+        "trials_complete": evaluated,
+        "trials_feasible": feasible_count,
+        "pareto_size": int(len(front)),
+        "objectives": [{"column": c, "direction": d} for c, d in zip(objective_cols, directions)],
+        "best": best,
+        "designs_total": int(space.total),
+        "designs_evaluated": evaluated,
+        "designs_feasible": feasible_count,
+        "designs_non_finite": non_finite,
+        "front_size": int(len(front)),
+        "seconds": round(seconds, 3),
+        "designs_per_s": round(evaluated / eval_seconds, 1) if eval_seconds > 0 else None,
+        "executor": used,
+        "chunks": chunks,
+        "table": EXHAUSTIVE_PARQUET,
+        "table_rows": rows_written,
+        "table_rule": ("every design" if write_all else
+                       f"feasible designs only (space above {full_table_max:,} designs)"),
+        "results_dir": str(out_dir),
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    result = RunResult(spec, out_dir, None, evaluated, seconds, used)
+    result.summary = summary
+    result.front = front
+    return result
+
+
+def _finish_parquet(tmp_path: Path, path: Path, front_ids: set[int]) -> None:
+    """Add the ``pareto`` column to the streamed table (batch by batch) and move it in place."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not tmp_path.exists():
+        if path.exists():
+            path.unlink()
+        return
+    ids = np.fromiter(front_ids, dtype=np.int64, count=len(front_ids))
+    src = pq.ParquetFile(tmp_path)
+    schema = src.schema_arrow.append(pa.field("pareto", pa.bool_()))
+    final_tmp = path.with_suffix(".parquet.tmp")
+    with pq.ParquetWriter(final_tmp, schema) as writer:
+        for i in range(src.num_row_groups):
+            tab = src.read_row_group(i)
+            mask = np.isin(tab.column("design").to_numpy(), ids)
+            writer.write_table(tab.append_column("pareto", pa.array(mask)))
+    os.replace(final_tmp, path)
+    tmp_path.unlink()
+
+
+__all__ = ["run_exhaustive", "ExhaustiveSpace", "FULL_TABLE_MAX_DESIGNS"]
