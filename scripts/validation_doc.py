@@ -21,12 +21,15 @@ checks of `../shared/reference/README.md`. "Large batch" (MLPerf Offline) is eva
 
 ## Calibration
 
-Two factors are fitted, once, by `scripts/calibrate.py` (minimizing the largest absolute error
-over the throughput rows); nothing is tuned per chip:
+Three factors are fitted, once, by `scripts/calibrate.py` (minimizing the largest absolute error
+over the throughput rows, or the geometric mean over the efficiency rows); nothing is tuned per chip:
 
 - `mac_array_efficiency` = {eff:.2f} (catalog `chip.csv`, every design): the sustained fraction of
   the ideal mapped MAC-array cycles. It stands for what the first-order mapping does not model:
   pipeline bubbles, operand staging, instruction issue and synchronisation.
+- `mac_energy_calibration` = {cal:.1f} (catalog `mac.csv`, every design): a multiplier on the bare
+  MAC energy (which misses accumulators, pipeline registers, clock tree and control), the
+  geometric mean of the factors that reproduce T4 1.9 and TPUv1 2.3 TOPS/W (10.0 and 4.2).
 - `layer_overhead_s` = 14 us for the GPU class (presets `t4`, `jetson_agx_xavier`): kernel launch,
   synchronisation and tail per layer. Accelerator presets keep the catalog's 0.
 
@@ -59,7 +62,8 @@ LIMITS = """
 def main() -> None:
     res = validate()
     eff = load_technology(16).value("mac_array_efficiency")
-    lines = [INTRO.format(eff=eff), "## Throughput (inferences/s)", "",
+    cal = load_technology(16).value("mac_energy_calibration")
+    lines = [INTRO.format(eff=eff, cal=cal), "## Throughput (inferences/s)", "",
              "| chip | workload | batch | published | predicted | error | utilization | kind |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in res["throughput"]:
@@ -67,7 +71,12 @@ def main() -> None:
                      f"{r['predicted_ips']:.1f} | {r['error_pct']:+.1f}% | {r['utilization']:.1%} | {r['kind']} |")
     s = res["summary"]
     lines += ["", f"{s['rows_within_tolerance']} of {s['rows']} rows within +-{s['tolerance_pct']:.0f}%; "
-              f"largest error {s['max_abs_error_pct']:.1f}%.", "", "## Qualitative checks", "",
+              f"largest error {s['max_abs_error_pct']:.1f}%.", "", "## Energy efficiency (TOPS/W)", "",
+              "| chip | workload | batch | published | predicted | error |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for r in res["efficiency"]:
+        lines.append(f"| {r['chip']} | {r['workload']} | {r['batch']} | {r['published_tops_per_w']:.2f} | "
+                     f"{r['predicted_tops_per_w']:.2f} | {r['error_pct']:+.1f}% |")
+    lines += ["", "## Qualitative checks", "",
               "| check | expected | measured | result |", "| --- | --- | --- | --- |"]
     for c in res["checks"]:
         lines.append(f"| {c['check']} | {c['expectation']} | {c['measured']} | {'pass' if c['passed'] else 'FAIL'} |")

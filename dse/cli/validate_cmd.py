@@ -24,6 +24,10 @@ def format_report(result: dict) -> str:
     s = result["summary"]
     lines.append(f"  {s['rows_within_tolerance']} of {s['rows']} within +-{s['tolerance_pct']:.0f}%, "
                  f"largest error {s['max_abs_error_pct']:.1f}%")
+    lines.append("energy efficiency (TOPS/W, 2 ops per MAC):")
+    for r in result.get("efficiency", []):
+        lines.append(f"  {r['chip']:<20} {r['workload']:<24} {r['batch']:>5} {r['published_tops_per_w']:>10.2f} "
+                     f"{r['predicted_tops_per_w']:>10.2f} {r['error_pct']:>+7.1f}%")
     lines.append("checks:")
     for c in result["checks"]:
         lines.append(f"  [{'pass' if c['passed'] else 'FAIL'}] {c['check']}: {c['measured']} "

@@ -38,6 +38,26 @@ def reference_rows() -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+@lru_cache(maxsize=1)
+def efficiency_rows() -> list[dict]:
+    with resources.files("dse.model").joinpath("reference_efficiency.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def efficiency_table() -> list[dict]:
+    """Published vs predicted energy efficiency (TOPS/W: 2 x nominal MACs per joule)."""
+    out = []
+    for row in efficiency_rows():
+        pred = _predict(row["preset"], row["workload"], int(row["batch"]))
+        tops_per_w = pred["effective_tops"] / pred["power_w"]
+        published = float(row["tops_per_w"])
+        out.append({"chip": row["chip"], "preset": row["preset"], "workload": row["workload"],
+                    "batch": int(row["batch"]), "published_tops_per_w": published,
+                    "predicted_tops_per_w": float(tops_per_w),
+                    "error_pct": 100.0 * (tops_per_w / published - 1.0), "source": row["source"]})
+    return out
+
+
 def _predict(preset: str, workload: str, batch: int, **changes) -> dict:
     designs, tech = load_preset(preset)
     if changes:
@@ -135,6 +155,7 @@ def validate() -> dict:
     errors = np.array([abs(r["error_pct"]) for r in rows])
     return {
         "throughput": rows,
+        "efficiency": efficiency_table(),
         "checks": checks,
         "summary": {
             "rows_within_tolerance": int(sum(r["within_tolerance"] for r in rows)),
