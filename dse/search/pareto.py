@@ -109,13 +109,14 @@ def _prefilter(v: np.ndarray, n_probes: int = 8) -> np.ndarray:
     return keep
 
 
-def _mask_sorted_unique(s: np.ndarray, block: int = BLOCK) -> np.ndarray:
+def _mask_sorted_unique(s: np.ndarray, block: int | None = None) -> np.ndarray:
     """Front of distinct, lexicographically sorted minimization rows (N, M >= 2).
 
     In that order a dominator always comes first, and a row is dominated exactly when an earlier
     row is <= in columns 1..M-1 (column 0 is already <=, and distinct rows differ somewhere).
     """
     n, m = s.shape
+    block = block or BLOCK
     tail = s[:, 1:]
     if m == 2:  # earlier rows' running minimum of column 1
         prev_min = np.empty(n)
