@@ -93,7 +93,7 @@ def dse_cmd(*args):
 
 
 def test_resume_after_sigkill(small_study, tmp_path):
-    target = 640
+    target = 384
     study = small_study(trials=target, population=64)
     results = tmp_path / "results"
     cmd = dse_cmd("run", str(study), "--results", str(results), "--executor", "local", "--no-progress",

@@ -78,7 +78,7 @@ EXECUTION_DEFAULTS = {"executor": "auto", "workers": 0, "ray_address": ""}
 #: Upper bound on trials per study: beyond this, exhaustive enumeration is the right tool.
 MAX_TRIALS = 1_000_000
 MS = 1e-3
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -155,14 +155,14 @@ def _fail(path: str, msg: str):
     raise UserError(f"{path}: {msg}")
 
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def key_path(path: str, key) -> str:
     """``path.key`` with the key written as TOML would: bare, or quoted with every non-printable
     character escaped (a key holding a newline must not break the one-line message)."""
     key = str(key)
-    if not _BARE_KEY.match(key):
+    if not _BARE_KEY.fullmatch(key):
         esc = "".join(ch if ch.isprintable() and ch not in '"\\' else
                       (f"\\{ch}" if ch in '"\\' else f"\\u{ord(ch):04x}" if ord(ch) < 0x10000
                        else f"\\U{ord(ch):08x}") for ch in key)
@@ -320,7 +320,7 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
     """Validate a parsed TOML document into a :class:`StudySpec`."""
     _check_keys(data, TOP_LEVEL_KEYS, "")
     name = data.get("name", name)
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         _fail("name", f"{name!r} must be letters, digits, '.', '_' or '-' (it names results/NAME/)")
     if "node_nm" not in data:
         _fail("node_nm", f"missing (allowed: {', '.join(map(str, SUPPORTED_NODES_NM))})")

@@ -197,7 +197,10 @@ def storage_for(spec: StudySpec, out_dir: Path, url: str | None = None):
             sqlalchemy.event.listen(storage.engine, "connect", _pragmas)
             return storage
         except Exception as err:  # SQLAlchemy/optuna raise many types for a bad database
-            raise UserError(f"{field}: cannot open {url} ({_root_message(err)})") from None
+            why = _root_message(err)
+            hint = ("; another process holds the database: wait for it or stop it, then rerun to resume"
+                    if "locked" in why.lower() else "")
+            raise UserError(f"{field}: cannot open {url} ({why}){hint}") from None
     if url.startswith(("postgresql", "mysql")):
         from optuna.storages import RDBStorage
 
