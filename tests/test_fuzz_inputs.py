@@ -64,3 +64,23 @@ def test_checker_flags_non_user_errors(tmp_path):
 
     with pytest.raises(UserError, match=r'^space\."a\\u000ab": unknown key'):
         load_study(tmp_path / "bad.toml")
+
+
+@pytest.mark.parametrize("edit,match", [
+    # found by the fuzzer: `$` let a trailing newline through (results/NAME\n/ and a key shown unquoted)
+    (lambda t: t.replace('name = "yolov3-2mp-edge"', 'name = "abc\\n"'), r"^name: 'abc\\n' must be"),
+    (lambda t: t.replace('batch = 1', 'batch = 1\n"v\\n" = 1'), r'^workloads\[0\]\."v\\u000a": unknown key'),
+    (lambda t: t + '\n[technology]\n"k\\r" = 1\n', r'^technology\."k\\u000d": unknown technology key'),
+    (lambda t: t.replace("cores = [1, 64]", 'cores = {low = 1, high = 64, "\\n" = 2}'),
+     r'^space\.cores\."\\u000a": unknown key'),
+    (lambda t: t.replace('noc = ["bus", "ring", "mesh", "crossbar"]', 'noc = {low = 1}'),
+     r"^space\.noc: expected a list of choices or one value"),
+])
+def test_fuzzer_findings_stay_fixed(tmp_path, edit, match):
+    from dse.errors import UserError
+    from dse.search.spec import load_study
+
+    path = tmp_path / "s.toml"
+    path.write_text(edit(fuzz.STUDY_TEXT))
+    with pytest.raises(UserError, match=match):
+        load_study(path)

@@ -335,3 +335,25 @@ def test_same_study_and_seed_give_identical_trials(small_study, tmp_path, ray_lo
     other = run_study(load_study(small_study(trials=64, population=64, seed=8, name="small")),
                       tmp_path / "seed8", executor="local", progress=False).trials_frame()
     assert other[params].to_dict("records") != frames["local-a"][params].head(64).to_dict("records")
+
+
+def test_torn_and_corrupted_journals(small_study, tmp_path):
+    """A torn last record (a write cut by a full disk) is cut on resume; a corrupted record in the
+    middle is one clear error, and --fresh starts over."""
+    spec = load_study(small_study(trials=32, population=16))
+    run_study(spec, tmp_path, executor="local", progress=False)
+    path = tmp_path / "small" / JOURNAL_NAME
+    before = stored_trials(journal(path))
+    with open(path, "ab") as fh:
+        fh.write(b'{"op_code":6,"worker_id":"x","trial_id":')
+    from dataclasses import replace
+
+    result = run_study(replace(spec, trials=48), tmp_path, executor="local", progress=False)
+    assert result.evaluated == 16
+    assert_kept(before, stored_trials(journal(path)), 48)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[5] = b"garbage" + lines[5]
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(UserError, match=r"^storage: cannot read .*study\.journal \(corrupted: .*--fresh"):
+        run_study(spec, tmp_path, executor="local", progress=False)
+    assert run_study(spec, tmp_path, executor="local", progress=False, fresh=True).evaluated == 32

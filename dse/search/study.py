@@ -343,6 +343,18 @@ class _Progress:
             self.bar.close()
 
 
+@contextmanager
+def _corrupt_storage(where: str):
+    """A journal that does not parse (edited by hand, or a line lost in the middle) is one line."""
+    try:
+        yield
+    except UserError:
+        raise
+    except ValueError as err:  # json.JSONDecodeError, "Invalid log format."
+        raise UserError(f"storage: cannot read {where} (corrupted: {str(err).splitlines()[0]}); "
+                        "move it away, or run with --fresh to start over") from None
+
+
 def make_results_dir(out_dir: Path) -> None:
     """Create ``out_dir``; a read-only place or a file in the way is one UserError line."""
     try:
@@ -358,7 +370,7 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
     """Create or load the study; with ``fresh`` the old one is deleted first."""
     make_results_dir(out_dir)
     where = describe_storage(spec, out_dir, storage_url)
-    with storage_errors(where):
+    with storage_errors(where), _corrupt_storage(where):
         if fresh:
             journal = out_dir / JOURNAL_NAME
             if not (storage_url or spec.storage_url) and journal.exists():
