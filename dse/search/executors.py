@@ -44,6 +44,8 @@ class LocalExecutor:
     """Evaluates in the driver process (the fastest choice for small batches)."""
 
     name = "local"
+    nodes_used: frozenset[str] = frozenset()
+    tasks_run = 0
 
     def evaluate(self, columns, node_nm: int, technology: Mapping[str, float], workloads: Workloads):
         return evaluate_columns(columns, node_nm, technology, workloads)
@@ -64,8 +66,165 @@ def _ray_task(columns, node_nm, technology, workloads, fault_marker):
     return out, ray.get_runtime_context().get_node_id()
 
 
+# --- attaching to a cluster ---------------------------------------------------------------------
+
+#: Seconds the driver waits for a cluster's GCS port before giving up (instead of Ray's 20 s).
+PROBE_TIMEOUT_S = 3.0
+#: Ray's token authentication variables (Ray 2.60 turns token auth on by default).
+AUTH_MODE_ENV, AUTH_TOKEN_ENV, AUTH_TOKEN_PATH_ENV = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"
+_AUTH_HINT = ("set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the cluster's "
+              "token (`ray get-auth-token` on the head node)")
+
+
+def _flag(address: str) -> str:
+    return f"--ray-address {address}"
+
+
+def token_source() -> str:
+    """Where Ray would take its auth token from (its own lookup order): ``RAY_AUTH_TOKEN``, the
+    file ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``; "" when none holds one."""
+    if os.environ.get(AUTH_TOKEN_ENV, "").strip():
+        return AUTH_TOKEN_ENV
+    custom = os.environ.get(AUTH_TOKEN_PATH_ENV)
+    path = custom or os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
+    try:
+        with open(path) as fh:
+            if fh.read().strip():
+                return f"{AUTH_TOKEN_PATH_ENV}={path}" if custom else path
+    except OSError:
+        pass
+    return ""
+
+
+def token_available() -> bool:
+    return bool(token_source())
+
+
+def resolve_ray_address(address: str) -> str:
+    """``auto`` (``RAY_ADDRESS`` or the cluster that ``ray start`` started on this machine) or
+    ``HOST:PORT`` -> ``HOST:PORT`` of the cluster's GCS; UserError naming ``--ray-address``."""
+    address = address.strip()
+    if address.startswith("ray://"):
+        return address
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address_or_die
+
+            return canonicalize_bootstrap_address_or_die("auto")
+        except (ConnectionError, ValueError) as err:
+            raise UserError(f"{_flag(address)}: no running Ray cluster found on this machine "
+                            f"({str(err).splitlines()[0].rstrip('.')}); pass HOST:PORT of the head node"
+                            ) from None
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"{_flag(address)}: expected auto or HOST:PORT of the Ray head's GCS "
+                        "(e.g. 10.0.0.1:6379)")
+    return f"{host.strip('[]')}:{int(port)}"
+
+
+def probe_ray_cluster(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
+    """Check in seconds that a Ray cluster answers at ``address`` and accepts our token.
+
+    ``ray.init`` on an unreachable address or with a missing/wrong token only fails after about
+    20 s (Ray 2.60). This probe: (1) resolves ``auto``; (2) opens a TCP connection to the GCS
+    port with a short timeout; (3) applies Ray's token rules (``RAY_AUTH_MODE=token`` needs a
+    token; with the mode unset and a token at hand, token mode is switched on, as Ray does for
+    ``auto``, since Ray 2.60 clusters require it by default); (4) sends one GCS request with the
+    token and a wrong cluster id: an authenticated request is refused for the cluster id, an
+    unauthenticated one for the token, in milliseconds. Returns the resolved ``HOST:PORT``.
+    Raises UserError (one line, naming ``--ray-address``).
+    """
+    import socket
+
+    resolved = resolve_ray_address(address)
+    flag = _flag(address if address == resolved else f"{address} ({resolved})")
+    target = resolved.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except socket.timeout:
+        raise UserError(f"{flag}: no answer from {target} within {timeout_s:g} s "
+                        "(is the Ray head running and the port open?)") from None
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UserError(f"{flag}: cannot reach {target} ({reason}); start the head with "
+                        "`ray start --head --port=PORT` or check the address") from None
+    if resolved.startswith("ray://"):
+        return resolved  # Ray Client: no GCS probe
+    mode = os.environ.get(AUTH_MODE_ENV, "").strip().lower()
+    if not mode and token_available():
+        os.environ[AUTH_MODE_ENV] = mode = "token"
+        try:  # Ray reads its config once: refresh it as ray's own auto-enable does
+            from ray._raylet import Config
+
+            Config.initialize("")
+        except Exception:  # pragma: no cover - private API moved: ray.init still sees the env
+            pass
+    if mode == "token" and not token_available():
+        raise UserError(f"{flag}: RAY_AUTH_MODE=token but no token: {_AUTH_HINT}")
+    outcome = _gcs_probe(resolved, timeout_s)
+    if outcome is None or "WrongClusterID" in outcome:
+        return resolved  # authenticated (refused only for the random cluster id), or no probe API
+    if "InvalidAuthToken" in outcome or "Unauthenticated" in outcome:
+        why = (f"the cluster rejected the token from {token_source()}" if mode == "token"
+               else "the cluster requires a token")
+        raise UserError(f"{flag}: {why}: {_AUTH_HINT}")
+    raise UserError(f"{flag}: {target} accepts connections but does not answer as a Ray GCS "
+                    f"within {timeout_s:g} s ({outcome.splitlines()[0][:120]}); the address is the "
+                    "head's `ray start --head --port=PORT`")
+
+
+def _gcs_probe(address: str, timeout_s: float) -> str | None:
+    """One GCS request with a random cluster id, bounded by ``timeout_s`` (the client's own
+    connect wait is 10 s, so it runs in a daemon thread). Returns the error text ("WrongClusterID"
+    when authenticated), "timeout", or None when the probe API is not there."""
+    import threading
+
+    try:
+        import ray
+        from ray._raylet import GcsClient
+    except ImportError:  # pragma: no cover
+        return None
+    result: dict[str, str | None] = {}
+
+    def run():
+        try:
+            client = GcsClient(address=address, cluster_id=ray.ClusterID.from_random().hex())
+            client.internal_kv_get(b"dse-probe", None, timeout=timeout_s)
+            result["out"] = "WrongClusterID (not checked)"
+        except TypeError:  # pragma: no cover - private API changed: leave it to ray.init
+            result["out"] = None
+        except Exception as err:
+            result["out"] = f"{type(err).__name__}: {err}"
+
+    thread = threading.Thread(target=run, name="dse-ray-probe", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if "out" in result:
+        return result["out"]
+    return "timeout" if thread.is_alive() else None
+
+
+def _current_gcs_address() -> str:
+    try:
+        import ray
+
+        return ray.get_runtime_context().gcs_address or ""
+    except Exception:  # pragma: no cover
+        return ""
+
+
 class RayExecutor:
-    """Ships chunks of designs to Ray tasks (local Ray by default, or a cluster address)."""
+    """Ships chunks of designs to Ray tasks (local Ray by default, or a cluster address).
+
+    ``address`` (``auto`` or ``HOST:PORT``) attaches to an existing cluster after a fast probe
+    (:func:`probe_ray_cluster`); the chunk count then follows the cluster's CPUs, read at every
+    batch (autoscaling clusters grow). Without an address a local Ray with ``workers`` CPUs
+    (default: all) starts, unless Ray is already initialized in this process. Chunks use the
+    ``SPREAD`` strategy so that they go to every node, not only the driver's.
+    ``nodes_used`` collects the Ray node ids that ran chunks; ``tasks_run`` counts them.
+    """
 
     name = "ray"
 
@@ -73,25 +232,40 @@ class RayExecutor:
         import ray
 
         self._ray = ray
+        self.address = address
+        resolved = probe_ray_cluster(address) if address else ""
+        if ray.is_initialized() and resolved and _current_gcs_address() not in (resolved, ""):
+            ray.shutdown()  # attached elsewhere (e.g. a local Ray): a driver uses one cluster
         if not ray.is_initialized():
             kwargs = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             try:
-                if address:
-                    ray.init(address=address, **kwargs)
+                if resolved:
+                    ray.init(address=resolved, **kwargs)
                 else:
                     ray.init(address="local", num_cpus=workers or os.cpu_count(), **kwargs)
             except Exception as err:  # Ray raises many types (ConnectionError, RuntimeError...)
-                where = address or "a local Ray"
-                raise UserError(f"execution.ray_address: cannot start or join {where}: "
-                                f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
-        self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
-        self._remote = ray.remote(max_retries=max_retries, retry_exceptions=False)(_ray_task)
+                where = _flag(address) if address else "execution.executor: a local Ray"
+                first = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise UserError(f"{where}: cannot start or join Ray ({first})") from None
+        self._workers = 0 if resolved else workers
+        self.workers = self._cluster_workers()
+        self._remote = ray.remote(max_retries=max_retries, retry_exceptions=False,
+                                  scheduling_strategy="SPREAD")(_ray_task)
         self.nodes_used: set[str] = set()
         self.tasks_run = 0
 
+    def _cluster_workers(self) -> int:
+        if self._workers:
+            return self._workers
+        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+
     def evaluate(self, columns, node_nm: int, technology, workloads: Workloads, n_chunks: int | None = None):
+        """Evaluate (D,) columns in ``n_chunks`` tasks (default: a few per cluster CPU)."""
         n = len(next(iter(columns.values())))
-        n_chunks = max(1, min(n, n_chunks or self.workers * TASKS_PER_WORKER))
+        if n_chunks is None:
+            self.workers = self._cluster_workers()
+            n_chunks = self.workers * TASKS_PER_WORKER
+        n_chunks = max(1, min(n, n_chunks))
         bounds = np.linspace(0, n, n_chunks + 1).astype(int)
         fault = os.environ.get(FAULT_ENV, "")
         refs = [self._remote.remote(_slice_columns(columns, slice(a, b)), node_nm, dict(technology),
@@ -117,6 +291,17 @@ class AutoExecutor:
         self._ray: RayExecutor | None = None
         self.last_choice = "local"
         self._cost_per_design_s: float | None = None
+        if address:  # fail fast on a bad address, before any trial is asked
+            probe_ray_cluster(address)
+
+    @property
+    def nodes_used(self) -> set[str]:
+        """Ray node ids that ran chunks (empty while every batch ran in-process)."""
+        return set(self._ray.nodes_used) if self._ray is not None else set()
+
+    @property
+    def tasks_run(self) -> int:
+        return self._ray.tasks_run if self._ray is not None else 0
 
     def evaluate(self, columns, node_nm, technology, workloads):
         n = len(next(iter(columns.values())))
