@@ -178,6 +178,32 @@ def _domain_grid(domain) -> np.ndarray:
     return hwspace.domain_values(domain)
 
 
+def _evaluate(ex, columns: dict, node_nm: int, technology, workloads: list) -> dict:
+    """``ex.evaluate``, except that for Ray the chunk is split here, batch arrays included.
+
+    RayExecutor.evaluate slices the design columns per task but ships the workloads' (D,) batch
+    arrays whole, so its tasks fail as soon as a batch array is passed; each piece here is one
+    task (``n_chunks=1``), submitted concurrently from threads.
+    """
+    if getattr(ex, "name", "") != "ray":
+        return ex.evaluate(columns, node_nm, technology, workloads)
+    from dse.search.executors import TASKS_PER_WORKER
+
+    n = len(columns["batch"])
+    k = max(1, min(n, getattr(ex, "workers", 1) * TASKS_PER_WORKER))
+    bounds = np.linspace(0, n, k + 1).astype(int)
+    pieces = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+    def one(ab):
+        a, b = ab
+        return ex.evaluate({c: v[a:b] for c, v in columns.items()}, node_nm, technology,
+                           [(lab, None if bt is None else bt[a:b]) for lab, bt in workloads], n_chunks=1)
+
+    with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
+        parts = list(pool.map(one, pieces))
+    return {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
+
+
 def _make_executor(kind: str, address: str, workers: int):
     from dse.search.executors import LocalExecutor, make_executor
 
@@ -256,7 +282,7 @@ def run_exhaustive(spec, results_root: Path | str = "results", executor: str | N
         columns, workloads, cols = space.decode(raw_pos, stop)
         raw_pos = stop
         t0 = time.perf_counter()
-        fut = pool.submit(ex.evaluate, columns, spec.node_nm, spec.technology, workloads)
+        fut = pool.submit(_evaluate, ex, columns, spec.node_nm, spec.technology, workloads)
         return fut, cols, t0, len(columns["batch"])
 
     try:
