@@ -64,19 +64,19 @@ def test_journal_storage(small_study, tmp_path):
 
 def test_sqlite_storage_and_fresh(small_study, tmp_path):
     # SQLite is ~10x slower than the journal for batched ask/tell: a smaller run suffices.
-    spec = load_study(small_study(trials=64, population=32))
+    spec = load_study(small_study(trials=32, population=16))
     url = f"sqlite:///{tmp_path / 'study.db'}"
     result = run_study(spec, tmp_path / "results", storage_url=url, executor="local", progress=False)
     assert (tmp_path / "study.db").stat().st_size > 0
-    check_trials(result.study, spec, 64)
+    check_trials(result.study, spec, 32)
     # rerun: nothing to do
     again = run_study(spec, tmp_path / "results", storage_url=url, executor="local", progress=False)
-    assert again.evaluated == 0 and len(again.study.trials) == 64
+    assert again.evaluated == 0 and len(again.study.trials) == 32
     # --fresh deletes the stored study and starts over
     fresh = run_study(spec, tmp_path / "results", storage_url=url, executor="local", progress=False,
                       fresh=True)
-    assert fresh.evaluated == 64
-    assert sorted(t.number for t in fresh.study.trials) == list(range(64))
+    assert fresh.evaluated == 32
+    assert sorted(t.number for t in fresh.study.trials) == list(range(32))
 
 
 def journal_complete_count(path: Path) -> int:

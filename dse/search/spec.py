@@ -384,7 +384,10 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
             _fail(key_path("technology", key), "unknown technology key (the keys are listed by "
                   "`dse evaluate --catalog` and in dse/hardware/catalog/*.csv)")
         tech_over[key] = _number(value, f"technology.{key}", allow_zero=True)
-    load_technology(node, tech_over)  # validates keys and values (names technology.KEY)
+    tech = load_technology(node, tech_over)  # validates keys and values (names technology.KEY)
+    for key in tech_over:  # a huge value in catalog units can overflow in SI units
+        if not math.isfinite(tech.value(key)):
+            _fail(f"technology.{key}", f"{tech_over[key]!r} is too large (not finite in SI units)")
 
     return StudySpec(
         name=name, node_nm=node, workloads=workloads, searched=searched, fixed=fixed, area_mm2=area,

@@ -416,6 +416,8 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
     ex = executor_obj or make_executor(executor or spec.executor, ray_address or spec.ray_address, spec.workers)
     dists = distributions(spec)
     objective_cols = [objective_column(o) for o in spec.objectives]
+    # A non-finite objective (e.g. a zero bandwidth override) ranks last, never best.
+    worst = [-1e300 if o.direction == "maximize" else 1e300 for o in spec.objectives]
     done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     bar = _Progress(spec, done, progress)
     evaluated = 0
@@ -435,7 +437,7 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
                     for name, arr in cons.items():
                         trial.set_constraint(name, _finite(arr[i], 1e12))
                     trial.set_user_attr("metrics", {key: _finite(metrics[key][i], 0.0) for key in keys})
-                    study.tell(trial, [_finite(v, 0.0) for v in values[i]])
+                    study.tell(trial, [_finite(v, worst[j]) for j, v in enumerate(values[i])])
             done += k
             evaluated += k
             bar.update(k, values, feasible)
