@@ -36,6 +36,17 @@ def _slice_columns(columns: Mapping[str, np.ndarray], sl: slice) -> dict[str, np
     return {k: np.asarray(v)[sl] for k, v in columns.items()}
 
 
+def _slice_workloads(workloads: Workloads, sl: slice, n: int) -> list:
+    """(label, batch) pairs for one chunk: per-design batch arrays (D,) are sliced with the
+    columns; scalars and None pass as they are."""
+    out = []
+    for label, batch in workloads:
+        if batch is not None and np.ndim(batch) > 0 and len(batch) == n:
+            batch = np.asarray(batch)[sl]
+        out.append((label, batch))
+    return out
+
+
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
@@ -269,7 +280,7 @@ class RayExecutor:
         bounds = np.linspace(0, n, n_chunks + 1).astype(int)
         fault = os.environ.get(FAULT_ENV, "")
         refs = [self._remote.remote(_slice_columns(columns, slice(a, b)), node_nm, dict(technology),
-                                    list(workloads), fault)
+                                    _slice_workloads(workloads, slice(a, b), n), fault)
                 for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
         results = self._ray.get(refs)
         self.tasks_run += len(refs)
