@@ -394,10 +394,89 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
                                     directions=spec.directions, load_if_exists=True)
         if study.user_attrs.get("dse_objectives") != [objective_column(o) for o in spec.objectives]:
             study.set_user_attr("dse_objectives", [objective_column(o) for o in spec.objectives])
-        # Trials left RUNNING by a crash would distort NSGA-II generations and TPE's liar: fail them.
+        # Trials left RUNNING by a crash would distort NSGA-II generations and TPE's liar: fail them,
+        # but not the in-flight trials of a live concurrent driver sharing the storage.
+        live = _live_driver_trials(study)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            if not live(t):
+                study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
     return study
+
+
+#: Study system attribute per driver: {host, pid, pstart, heartbeat, trials, asking_since}.
+DRIVER_ATTR_PREFIX = "dse_driver:"
+#: A driver on another host is live while its heartbeat (one per batch) is younger than this.
+HEARTBEAT_GRACE_S = 600.0
+
+
+def _process_start(pid: int) -> str | None:
+    """Start time of ``pid`` in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _pid_alive(pid, pstart) -> bool:
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False  # runs in one process are sequential: an earlier one is not in flight
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    now = _process_start(pid)
+    return pstart is None or now is None or now == pstart
+
+
+def _live_driver_trials(study):
+    """Predicate: is this RUNNING trial in flight in a live driver (same host: its process exists;
+    other hosts: heartbeat younger than :data:`HEARTBEAT_GRACE_S`)?"""
+    import socket
+
+    try:
+        attrs = study._storage.get_study_system_attrs(study._study_id)
+    except Exception:  # noqa: BLE001 - an older or foreign storage: no driver records
+        return lambda t: False
+    host, now = socket.gethostname(), time.time()
+    numbers: set[int] = set()
+    asking: list[float] = []
+    for key, rec in attrs.items():
+        if not key.startswith(DRIVER_ATTR_PREFIX) or not isinstance(rec, dict):
+            continue
+        if rec.get("host") == host:
+            alive = _pid_alive(rec.get("pid"), rec.get("pstart"))
+        else:
+            alive = now - float(rec.get("heartbeat") or 0) < HEARTBEAT_GRACE_S
+        if alive:
+            numbers.update(n for n in rec.get("trials") or [] if isinstance(n, int))
+            if rec.get("asking_since"):
+                asking.append(float(rec["asking_since"]) - 1.0)
+    since = min(asking) if asking else None
+
+    def live(t) -> bool:
+        if t.number in numbers:
+            return True
+        return since is not None and t.datetime_start is not None and t.datetime_start.timestamp() >= since
+
+    return live
+
+
+class _DriverRecord:
+    """This driver's in-flight trials, one small study attribute write per batch step."""
+
+    def __init__(self, study):
+        import socket
+
+        self.study = study
+        self.key = f"{DRIVER_ATTR_PREFIX}{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
+        self.base = {"host": socket.gethostname(), "pid": os.getpid(), "pstart": _process_start(os.getpid())}
+
+    def write(self, trials: list[int], asking: bool) -> None:
+        now = time.time()
+        self.study._storage.set_study_system_attr(self.study._study_id, self.key, {
+            **self.base, "heartbeat": now, "trials": trials, "asking_since": now if asking else None})
 
 
 def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url: str | None = None,
@@ -421,11 +500,14 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
     done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     bar = _Progress(spec, done, progress)
     evaluated = 0
+    record = _DriverRecord(study)
     try:
         while done < spec.trials:
             k = min(spec.population, spec.trials - done)
             with storage_errors(where, "cannot write to"):
+                record.write([], asking=True)
                 trials = [study.ask(dists) for _ in range(k)]
+                record.write([t.number for t in trials], asking=False)
             columns, workloads = decode(spec, [t.params for t in trials])
             metrics = ex.evaluate(columns, spec.node_nm, spec.technology, workloads)
             cons = constraint_values(spec, metrics)
@@ -441,6 +523,9 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
             done += k
             evaluated += k
             bar.update(k, values, feasible)
+        if evaluated:
+            with storage_errors(where, "cannot write to"):
+                record.write([], asking=False)
     finally:
         bar.close()
         ex.close()
