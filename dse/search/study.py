@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import math
 import os
 import shutil
@@ -101,8 +102,44 @@ def repair_journal_tail(path: Path) -> int:
         return size - keep
 
 
+def _batch_sync_backend_class():
+    from optuna.storages.journal import JournalFileBackend
+
+    class BatchSyncJournalFileBackend(JournalFileBackend):
+        """Journal file whose appends are written and flushed under the lock (so other processes
+        and a crash of this one see them at once) but fsynced once per batch (:meth:`sync`), not
+        once per record: Optuna writes ~17 records per trial, and per-record fsync dominated the
+        loop on a busy disk. A power loss can cost the last batch at most; a torn tail is cut on
+        the next open (:func:`repair_journal_tail`)."""
+
+        def append_logs(self, logs):
+            from optuna.storages.journal._file import get_lock_file
+
+            data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode("utf-8")
+            with get_lock_file(self._lock):
+                with open(self._file_path, "ab") as f:
+                    f.write(data)
+                    f.flush()
+
+        def sync(self) -> None:
+            fd = os.open(self._file_path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    return BatchSyncJournalFileBackend
+
+
+def sync_storage(study) -> None:
+    """Make what the study wrote durable (journal: one fsync per batch); no-op for databases."""
+    backend = getattr(getattr(study, "_storage", None), "_backend", None)
+    if hasattr(backend, "sync"):
+        backend.sync()
+
+
 def _journal(path: Path):
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
+    from optuna.storages.journal import JournalStorage
 
     lock = JournalFlockLock(str(path))
     if path.exists():
@@ -111,7 +148,7 @@ def _journal(path: Path):
             repair_journal_tail(path)
         finally:
             lock.release()
-    return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+    return JournalStorage(_batch_sync_backend_class()(str(path), lock_obj=lock))
 
 
 def describe_storage(spec: StudySpec, out_dir: Path, url: str | None = None) -> str:
@@ -189,7 +226,11 @@ def storage_for(spec: StudySpec, out_dir: Path, url: str | None = None):
         db = Path(url.removeprefix("sqlite:///"))
         if str(db) not in ("", ":memory:") and not db.parent.is_dir():
             raise UserError(f"{field}: cannot open {url} (folder {db.parent} does not exist)")
-        timeout = float(os.environ.get("DSE_SQLITE_BUSY_TIMEOUT_S", SQLITE_BUSY_TIMEOUT_S))
+        try:
+            timeout = float(os.environ.get("DSE_SQLITE_BUSY_TIMEOUT_S", SQLITE_BUSY_TIMEOUT_S))
+        except ValueError:
+            raise UserError("DSE_SQLITE_BUSY_TIMEOUT_S: expected a number of seconds, got "
+                            f"{os.environ['DSE_SQLITE_BUSY_TIMEOUT_S']!r}") from None
         try:
             import sqlalchemy
 
@@ -400,6 +441,7 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if not live(t):
                 study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+        sync_storage(study)
     return study
 
 
@@ -520,12 +562,14 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
                         trial.set_constraint(name, _finite(arr[i], 1e12))
                     trial.set_user_attr("metrics", {key: _finite(metrics[key][i], 0.0) for key in keys})
                     study.tell(trial, [_finite(v, worst[j]) for j, v in enumerate(values[i])])
+                sync_storage(study)
             done += k
             evaluated += k
             bar.update(k, values, feasible)
         if evaluated:
             with storage_errors(where, "cannot write to"):
                 record.write([], asking=False)
+                sync_storage(study)
     finally:
         bar.close()
         ex.close()
