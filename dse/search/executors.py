@@ -13,6 +13,7 @@ batch costs enough to give every worker a few such chunks.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 
@@ -65,9 +66,43 @@ class LocalExecutor:
         pass
 
 
+#: glibc ``mallopt`` parameters and the values set in Ray workers (see :func:`_tune_malloc`).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's maximum for the mmap threshold on 64-bit
+_TRIM_THRESHOLD_BYTES = 1 << 30
+_malloc_tuned = False
+
+
+def _tune_malloc() -> None:
+    """Keep the evaluator's multi-MB temporaries in the heap of a Ray worker process.
+
+    Measured: in a Ray worker, glibc served every (D, L) temporary of a chunk with a fresh mmap and
+    returned it at free (about 60,000 page faults per chunk of 8,192 designs on YOLOv3), so a task
+    took twice the CPU time of the same evaluation in the driver. A fixed 32 MB mmap threshold and
+    a 1 GB trim threshold make the worker reuse its heap (the RSS stays at one chunk's peak).
+    Once per process; a no-op off glibc.
+    """
+    global _malloc_tuned
+    if _malloc_tuned:
+        return
+    _malloc_tuned = True
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+        libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
+    except (OSError, AttributeError):  # musl or another libc: leave the defaults
+        pass
+
+
 def _ray_task(columns, node_nm, technology, workloads, fault_marker):
     """Body of a Ray task: plain arrays in, plain arrays out, plus the node that ran it."""
     import ray
+
+    _tune_malloc()
 
     if fault_marker and not os.path.exists(fault_marker):
         with open(fault_marker, "w") as fh:
