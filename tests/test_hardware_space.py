@@ -155,3 +155,12 @@ def test_design_file_errors_name_the_toml_path(tmp_path):
     assert b.cores.tolist() == [4] and b.rows.tolist() == [32]  # missing keys take defaults
     assert tech.value("layer_overhead_s") == 1e-6
     assert DesignBatch.from_toml(path).cores.tolist() == [4]
+
+
+def test_numeric_value_lists_survive_reparsing():
+    from dse.hardware.space import make_domain
+
+    for values in ([2, 8], [1, 4, 16]):
+        d = make_domain("cores", {"values": values})
+        again = make_domain("cores", d)  # a Domain is re-parsed by resolve_domains
+        assert again.values == tuple(values) and again.low is None

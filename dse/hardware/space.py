@@ -238,7 +238,9 @@ def make_domain(name: str, spec: Any, *, prefix: str = "space.") -> Domain:
     if isinstance(spec, Domain):
         spec_name = spec.name
         if spec.values is not None:
-            spec = list(spec.values)
+            # numeric value lists must stay lists (a 2-element list would read as a range)
+            numeric = _BY_NAME[spec_name].numeric if spec_name in _BY_NAME else False
+            spec = {"values": list(spec.values)} if numeric else list(spec.values)
         else:
             spec = {"low": spec.low, "high": spec.high, "step": spec.step, "log": spec.log}
         name = spec_name
