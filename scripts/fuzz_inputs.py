@@ -251,7 +251,7 @@ def check(data: bytes, kind: str, path: Path) -> str | None:
 
 def run(n: int, *, kinds=("study", "design"), report=print, max_reported: int = 10) -> dict:
     """Run ``n`` examples per kind; returns {"examples", "non_user_errors", "failures"}."""
-    stats = {"examples": 0, "non_user_errors": 0, "failures": []}
+    stats = {"examples": 0, "non_user_errors": 0, "failures": [], "by_kind": {k: 0 for k in kinds}}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
             path = Path(tmp) / f"fuzzed-{kind}.toml"
@@ -264,6 +264,7 @@ def run(n: int, *, kinds=("study", "design"), report=print, max_reported: int = 
                 problem = check(data, kind, path)
                 if problem:
                     stats["non_user_errors"] += 1
+                    stats["by_kind"][kind] += 1
                     if len(stats["failures"]) < max_reported:
                         stats["failures"].append((kind, problem, data[:400]))
                         report(f"{kind}: {problem}\n    input: {data[:400]!r}")
@@ -277,6 +278,8 @@ def main(argv: list[str]) -> int:
     per_kind = max(1, n // 2)
     stats = run(per_kind)
     print(f"examples: {stats['examples']}")
+    for kind, count in stats["by_kind"].items():
+        print(f"non_user_errors in {kind} files: {count}")
     print(f"non_user_errors: {stats['non_user_errors']}")
     return 1 if stats["non_user_errors"] else 0
 
