@@ -6,5 +6,22 @@ allowed. The CLI prints it as a single line on stderr and exits with code 2.
 """
 
 
+import re
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 class UserError(ValueError):
     """A user-facing input error; ``str(err)`` is the single line shown to the user."""
+
+
+def key_path(path: str, key) -> str:
+    """``path.key`` with the key written as TOML would: bare, or quoted with every non-printable
+    character escaped (a key holding a newline must not break the one-line message)."""
+    key = str(key)
+    if not _BARE_KEY.fullmatch(key):
+        esc = "".join(ch if ch.isprintable() and ch not in '"\\' else
+                      (f"\\{ch}" if ch in '"\\' else f"\\u{ord(ch):04x}" if ord(ch) < 0x10000
+                       else f"\\U{ord(ch):08x}") for ch in key)
+        key = f'"{esc}"'
+    return f"{path}.{key}" if path else key

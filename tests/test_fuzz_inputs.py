@@ -30,20 +30,10 @@ def test_study_files_fail_only_with_user_errors():
     assert stats["non_user_errors"] == 0, stats["failures"][:5]
 
 
-#: Non-user errors found in design files whose fix belongs to dse/hardware (reported there):
-#: non-UTF-8 bytes escape load_design_file as UnicodeDecodeError, and keys holding a newline
-#: break the one-line message (unknown table / parameter / technology key printed unquoted).
-KNOWN_DESIGN_ISSUES = ("UnicodeDecodeError", "UserError message spans lines")
-
-
 def test_design_files_fail_only_with_user_errors():
     stats = fuzz.run(800, kinds=("design",), report=lambda _msg: None, max_reported=10_000)
     assert stats["examples"] == 800
-    other = [f for f in stats["failures"] if not f[1].startswith(KNOWN_DESIGN_ISSUES)]
-    assert not other, other[:5]
-    if stats["failures"]:
-        pytest.xfail(f"{len(stats['failures'])} known design-file issues in dse/hardware/designs.py: "
-                     f"{stats['failures'][0][1][:120]}")
+    assert stats["non_user_errors"] == 0, stats["failures"][:5]
 
 
 @pytest.mark.parametrize("data", [b"", b"\n", b"# comment only\n", b"\xff\xfe\x00", b"[[[",

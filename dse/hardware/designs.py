@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from dse.errors import UserError
+from dse.errors import UserError, key_path
 from dse.hardware import space
 from dse.hardware.space import DRAM_TYPES, LOWERINGS, NOCS, PRECISIONS
 from dse.hardware.technology import SUPPORTED_NODES_NM, Technology, _check_node, load_technology
@@ -96,7 +96,7 @@ class DesignBatch:
             elif key in _PARAM_TO_FIELD:
                 si[_PARAM_TO_FIELD[key]] = ("friendly", col)
             else:
-                raise UserError(f"{prefix}{key}: unknown parameter (allowed: {', '.join(space.PARAMETER_NAMES)})")
+                raise UserError(f"{key_path(prefix[:-1], key)}: unknown parameter (allowed: {', '.join(space.PARAMETER_NAMES)})")
         lengths = {np.size(c) for _, c in si.values() if np.ndim(c) > 0}
         if len(lengths) > 1:
             raise UserError(f"{prefix[:-1] or 'design'}: columns have different lengths {sorted(lengths)}")
@@ -130,7 +130,7 @@ class DesignBatch:
         for name in names:
             p = space.get_parameter(name) if name in _PARAM_TO_FIELD else None
             if p is None:
-                raise UserError(f"{prefix}{name}: unknown parameter (allowed: {', '.join(space.PARAMETER_NAMES)})")
+                raise UserError(f"{key_path(prefix[:-1], name)}: unknown parameter (allowed: {', '.join(space.PARAMETER_NAMES)})")
             fill = fixed.get(name, p.default)
             cols[name] = np.array([d.get(name, fill) for d in params],
                                   dtype=object if p.kind == "categorical" else None)
@@ -167,7 +167,7 @@ class DesignBatch:
         for key, col in columns.items():
             target = _PARAM_TO_FIELD.get(key, key)
             if target not in cols:
-                raise UserError(f"design.{key}: unknown parameter (allowed: {', '.join(space.PARAMETER_NAMES)})")
+                raise UserError(f"{key_path('design', key)}: unknown parameter (allowed: {', '.join(space.PARAMETER_NAMES)})")
             if target != key:  # friendly parameter name: keep the friendly form for conversion
                 del cols[target]
             cols[key] = col
@@ -270,7 +270,7 @@ def parse_design_mapping(doc: Mapping[str, Any], *, where: str = "") -> tuple[De
     "technology": {...}}``). ``where`` prefixes error messages (e.g. the file name)."""
     unknown = set(doc) - {"design", "technology"}
     if unknown:
-        raise UserError(f"{where}{sorted(unknown)[0]}: unknown table (allowed: design, technology)")
+        raise UserError(f"{where}{key_path('', sorted(unknown)[0])}: unknown table (allowed: design, technology)")
     design = doc.get("design")
     if not isinstance(design, Mapping):
         raise UserError(f"{where}design: missing [design] table (needs node_nm, e.g. node_nm = 16)")
@@ -296,6 +296,10 @@ def load_design_file(path: str | Path) -> tuple[DesignBatch, Technology]:
         raise UserError(f"{path}: design file not found") from None
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: not valid TOML ({err})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, expected a design file (.toml)") from None
     except OSError as err:
         raise UserError(f"{path}: cannot read ({err.strerror})") from None
     return parse_design_mapping(doc)

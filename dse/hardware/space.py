@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 import optuna.distributions as od
 
-from dse.errors import UserError
+from dse.errors import UserError, key_path
 from dse.hardware.technology import dram_channel_table
 
 #: Categorical value sets, in code order (codes are indices into these tuples).
@@ -106,7 +106,7 @@ def get_parameter(name: str) -> Parameter:
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise UserError(f"design.{name}: unknown parameter (allowed: {', '.join(PARAMETER_NAMES)})") from None
+        raise UserError(f"{key_path('design', name)}: unknown parameter (allowed: {', '.join(PARAMETER_NAMES)})") from None
 
 
 # --- DRAM channel rules ---------------------------------------------------------------------
@@ -190,7 +190,7 @@ def validate_params(params: Mapping[str, Any], *, prefix: str = "design.") -> di
     """
     for name in params:
         if name not in _BY_NAME:
-            raise UserError(f"{prefix}{name}: unknown parameter (allowed: {', '.join(PARAMETER_NAMES)})")
+            raise UserError(f"{key_path(prefix[:-1], name)}: unknown parameter (allowed: {', '.join(PARAMETER_NAMES)})")
     out = {}
     for p in PARAMETERS:
         out[p.name] = _coerce(p, params[p.name], prefix + p.name) if p.name in params else p.default
@@ -246,7 +246,7 @@ def make_domain(name: str, spec: Any, *, prefix: str = "space.") -> Domain:
         name = spec_name
     p = _BY_NAME.get(name)
     if p is None:
-        raise UserError(f"{prefix}{name}: unknown parameter (allowed: {', '.join(PARAMETER_NAMES)})")
+        raise UserError(f"{key_path(prefix[:-1], name)}: unknown parameter (allowed: {', '.join(PARAMETER_NAMES)})")
     field = prefix + name
     if not p.numeric:
         vals = spec if isinstance(spec, (list, tuple)) else [spec]

@@ -36,7 +36,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from dse.errors import UserError
+from dse.errors import UserError, key_path
 
 #: Process nodes a study may use (nm). Values are derived from the 7/16 nm anchors by the rule above.
 SUPPORTED_NODES_NM = (5, 7, 12, 16, 28)
@@ -235,7 +235,12 @@ def load_technology(node_nm: int, overrides: Mapping[str, float] | None = None, 
     clean = {}
     for key, raw in (overrides or {}).items():
         if key not in units:
-            raise UserError(f"{field_prefix}{key}: unknown technology key (the keys are listed by "
+            raise UserError(f"{key_path(field_prefix[:-1], key)}: unknown technology key (the keys are listed by "
                             f"`dse evaluate --catalog` and in dse/hardware/catalog/*.csv)")
         clean[key] = _check_override(key, raw, units[key], field_prefix)
-    return _load_cached(node, tuple(sorted(clean.items())))
+    tech = _load_cached(node, tuple(sorted(clean.items())))
+    for key in clean:  # a huge value in catalog units can overflow in SI units
+        if not math.isfinite(tech.value(key)):
+            raise UserError(f"{key_path(field_prefix[:-1], key)}: {clean[key]!r} is too large "
+                            f"(not finite in SI units)")
+    return tech

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dse.errors import UserError
+from dse.errors import UserError, key_path
 from dse.hardware import space as hwspace
 from dse.hardware.technology import SUPPORTED_NODES_NM, catalog_rows, load_technology
 from dse.workloads.registry import parse_workload
@@ -155,19 +155,6 @@ def _fail(path: str, msg: str):
     raise UserError(f"{path}: {msg}")
 
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def key_path(path: str, key) -> str:
-    """``path.key`` with the key written as TOML would: bare, or quoted with every non-printable
-    character escaped (a key holding a newline must not break the one-line message)."""
-    key = str(key)
-    if not _BARE_KEY.fullmatch(key):
-        esc = "".join(ch if ch.isprintable() and ch not in '"\\' else
-                      (f"\\{ch}" if ch in '"\\' else f"\\u{ord(ch):04x}" if ord(ch) < 0x10000
-                       else f"\\U{ord(ch):08x}") for ch in key)
-        key = f'"{esc}"'
-    return f"{path}.{key}" if path else key
 
 
 def _check_keys(table: dict, allowed: set[str], path: str) -> None:
