@@ -139,3 +139,28 @@ def test_exhaustive_refuses_huge_space(tiny, tmp_path):
                                   "clock_ghz": space.make_domain("clock_ghz", [0.2, 2.5])})
     with pytest.raises(UserError, match="more than"):
         run_exhaustive(big, tmp_path, executor="local", progress=False)
+
+
+def test_exhaustive_study_through_the_cli(tmp_path, cli):
+    study = tmp_path / "tiny.toml"
+    study.write_text("""
+name = "tiny-exhaustive"
+node_nm = 16
+[[workloads]]
+name = "resnet50"
+[space]
+cores = {values = [1, 4, 16]}
+sram_mb = {values = [2, 8, 32]}
+dram_type = ["LPDDR4X", "LPDDR5"]
+dram_channels = {values = [1, 2]}
+[budgets]
+area_mm2 = 50
+power_w = 5
+[search]
+sampler = "exhaustive"
+""")
+    res = cli("run", str(study), "--results", str(tmp_path / "res"), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert "36 trials" in res.stdout
+    out = tmp_path / "res" / "tiny-exhaustive"
+    assert (out / "exhaustive.parquet").exists() and (out / "pareto.csv").exists()

@@ -67,10 +67,12 @@ def run_one(path: Path, args) -> dict:
     spec = _overrides(load_study(path), args)
     result = run_study(spec, results_root=args.results, storage_url=args.storage, executor=args.executor,
                        ray_address=args.ray_address, fresh=args.fresh, progress=not args.no_progress)
+    extra = {"seconds_this_run": round(result.seconds, 3), "evaluated_this_run": result.evaluated,
+             "executor": result.executor, "study_file": str(path), "results_dir": str(result.out_dir)}
+    if result.study is None:  # exhaustive sweep: its tables and summary are already written
+        return {**result.summary, **extra}
     try:
-        summary = write_tables(result.study, result.out_dir, {
-            "seconds_this_run": round(result.seconds, 3), "evaluated_this_run": result.evaluated,
-            "executor": result.executor, "study_file": str(path), "results_dir": str(result.out_dir)})
+        summary = write_tables(result.study, result.out_dir, extra)
     except OSError as err:  # full disk, read-only folder: the trials are safe in the storage
         raise UserError(f"results: cannot write the tables in {result.out_dir} ({err.strerror or err}); "
                         "the trials are kept in the storage: rerun to write them") from None

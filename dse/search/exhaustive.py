@@ -386,10 +386,7 @@ def run_exhaustive(spec, results_root: Path | str = "results", executor: str | N
         "results_dir": str(out_dir),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    result = RunResult(spec, out_dir, None, evaluated, seconds, used)
-    result.summary = summary
-    result.front = front
-    return result
+    return RunResult(spec, out_dir, None, evaluated, seconds, used, summary=summary, front=front)
 
 
 def _finish_parquet(tmp_path: Path, path: Path, front_ids: set[int]) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import optuna
 from optuna.trial import TrialState
 
@@ -327,21 +328,30 @@ def constraint_values(spec: StudySpec, metrics: dict) -> dict[str, np.ndarray]:
 
 @dataclass
 class RunResult:
+    """What a run produced. Exhaustive sweeps have no Optuna study (``study`` is None): their
+    table is ``out_dir/exhaustive.parquet`` and their exact front is ``front``."""
+
     spec: StudySpec
     out_dir: Path
-    study: optuna.Study
-    evaluated: int  # trials evaluated by this run
+    study: optuna.Study | None
+    evaluated: int  # trials (or designs, for exhaustive sweeps) evaluated by this run
     seconds: float
     executor: str
+    summary: dict | None = None
+    front: pd.DataFrame | None = None
 
     def trials_frame(self):
         """Every complete trial as a DataFrame (parameters, metrics, constraints, feasibility)."""
+        if self.study is None:
+            return pd.read_parquet(self.out_dir / "exhaustive.parquet")
         from dse.search.tables import trials_frame
 
         return trials_frame(self.study)
 
     def pareto_frame(self):
         """The feasible Pareto-optimal trials, as rows of :meth:`trials_frame`."""
+        if self.study is None:
+            return self.front
         from dse.search.tables import pareto_frame
 
         return pareto_frame(self.study)
