@@ -59,19 +59,21 @@ def _python(code: str, *args: str, env: dict, timeout: float = 240) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop one `ray start --block` and every process it started (its own process group)."""
-    for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """Stop `ray start --block` processes and everything they started (their process groups):
+    SIGTERM to all (Ray drains), SIGKILL to what is left after a few seconds."""
+    def alive(proc):
+        proc.poll()
+        return subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).returncode == 0
+
+    for sig, wait_s in ((signal.SIGTERM, 3), (signal.SIGKILL, 5)):
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            proc.poll()
-            alive = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).returncode == 0
-            if not alive:
-                return
+        while time.monotonic() < deadline and any(alive(p) for p in procs):
             time.sleep(0.3)
 
 
@@ -121,8 +123,7 @@ def cluster():
             pytest.fail(f"second Ray node did not join: {nodes}; {(logs / 'node2.log').read_text()[-2000:]}")
         yield {"address": address, "env": env, "nodes": nodes, "port": port}
     finally:
-        for proc in reversed(procs):
-            _stop(proc)
+        _stop(procs)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 

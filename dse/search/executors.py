@@ -165,7 +165,12 @@ def resolve_ray_address(address: str) -> str:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise UserError(f"{_flag(address)}: expected auto or HOST:PORT of the Ray head's GCS "
                         "(e.g. 10.0.0.1:6379)")
-    return f"{host.strip('[]')}:{int(port)}"
+    try:  # localhost -> the node's IP, as ray.init does
+        from ray._private.services import canonicalize_bootstrap_address
+
+        return canonicalize_bootstrap_address(f"{host}:{int(port)}") or address
+    except Exception:  # noqa: BLE001 - unresolvable host: the TCP probe says so in one line
+        return f"{host.strip('[]')}:{int(port)}"
 
 
 def probe_ray_cluster(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
