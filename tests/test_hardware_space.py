@@ -164,3 +164,12 @@ def test_numeric_value_lists_survive_reparsing():
         d = make_domain("cores", {"values": values})
         again = make_domain("cores", d)  # a Domain is re-parsed by resolve_domains
         assert again.values == tuple(values) and again.low is None
+
+
+def test_a_tiny_float_step_is_a_user_error_not_an_overflow():
+    from dse.errors import UserError
+    from dse.hardware.space import grid_size, make_domain
+
+    dom = make_domain("clock_ghz", {"low": 0.4, "high": 1.5, "step": 5e-324})
+    with pytest.raises(UserError, match=r"space\.clock_ghz\.step"):
+        grid_size({"clock_ghz": dom})

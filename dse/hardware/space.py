@@ -348,6 +348,10 @@ def domain_values(domain: Domain) -> np.ndarray:
         vals = domain.low * 2.0 ** np.arange(n)
         return vals.astype(np.int64) if p.kind == "log_int" else vals
     step = domain.step or p.step
+    count = (domain.high - domain.low) / step + 1
+    if not math.isfinite(count) or count > MAX_GRID_DESIGNS:
+        raise UserError(f"space.{domain.name}.step: {step!r} gives more than {MAX_GRID_DESIGNS} grid points "
+                        f"from {_fmt(domain.low)} to {_fmt(domain.high)}; use a larger step")
     n = int(math.floor((domain.high - domain.low) / step + 1e-9)) + 1
     return np.round(domain.low + step * np.arange(n), 9)
 
