@@ -68,7 +68,8 @@ def run_one(path: Path, args) -> dict:
     result = run_study(spec, results_root=args.results, storage_url=args.storage, executor=args.executor,
                        ray_address=args.ray_address, fresh=args.fresh, progress=not args.no_progress)
     extra = {"seconds_this_run": round(result.seconds, 3), "evaluated_this_run": result.evaluated,
-             "executor": result.executor, "study_file": str(path), "results_dir": str(result.out_dir)}
+             "executor": result.executor, "ray_nodes_used": result.nodes_used, "study_file": str(path),
+             "results_dir": str(result.out_dir)}
     if result.study is None:  # exhaustive sweep: its tables and summary are already written
         return {**result.summary, **extra}
     try:

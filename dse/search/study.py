@@ -339,6 +339,7 @@ class RunResult:
     executor: str
     summary: dict | None = None
     front: pd.DataFrame | None = None
+    nodes_used: int = 0  # Ray nodes that ran evaluation chunks (0: evaluated in-process)
 
     def trials_frame(self):
         """Every complete trial as a DataFrame (parameters, metrics, constraints, feasibility)."""
@@ -541,10 +542,11 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
         return run_exhaustive(spec, results_root, executor, ray_address, progress)
     start = time.perf_counter()
     out_dir = spec.results_dir(results_root)
+    # The executor first: a bad --ray-address fails before any results folder or storage exists.
+    ex = executor_obj or make_executor(executor or spec.executor, ray_address or spec.ray_address, spec.workers)
     study = open_study(spec, out_dir, storage_url, fresh)
     where = describe_storage(spec, out_dir, storage_url)
     write_study_copy(spec, out_dir)
-    ex = executor_obj or make_executor(executor or spec.executor, ray_address or spec.ray_address, spec.workers)
     dists = distributions(spec)
     objective_cols = [objective_column(o) for o in spec.objectives]
     # A non-finite objective (e.g. a zero bandwidth override) ranks last, never best.
@@ -584,7 +586,7 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
         bar.close()
         ex.close()
     return RunResult(spec, out_dir, study, evaluated, time.perf_counter() - start,
-                     getattr(ex, "last_choice", ex.name))
+                     getattr(ex, "last_choice", ex.name), nodes_used=len(getattr(ex, "nodes_used", ())))
 
 
 def write_study_copy(spec: StudySpec, out_dir: Path) -> None:
