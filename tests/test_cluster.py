@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import write_small_study
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -37,14 +37,7 @@ def _free_port() -> int:
 
 
 def _study(folder: Path, name: str, trials: int, population: int) -> Path:
-    text = (ROOT / "studies/yolov3-2mp-edge.toml").read_text()
-    text = text.replace("yolov3@1920x1088", "yolov3@416x416")
-    text = text.replace('name = "yolov3-2mp-edge"', f'name = "{name}"')
-    text = re.sub(r"(?m)^trials = \d+", f"trials = {trials}", text)
-    text = re.sub(r"(?m)^population = \d+", f"population = {population}", text)
-    path = folder / f"{name}.toml"
-    path.write_text(text)
-    return path
+    return write_small_study(folder, name=name, trials=trials, population=population)
 
 
 def _dse(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import write_small_study
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -50,14 +51,7 @@ def pg_url() -> str:
 
 
 def _study(folder: Path, name: str, trials: int, population: int) -> Path:
-    text = (ROOT / "studies/yolov3-2mp-edge.toml").read_text()
-    text = text.replace("yolov3@1920x1088", "yolov3@416x416")
-    text = text.replace('name = "yolov3-2mp-edge"', f'name = "{name}"')
-    text = re.sub(r"(?m)^trials = \d+", f"trials = {trials}", text)
-    text = re.sub(r"(?m)^population = \d+", f"population = {population}", text)
-    path = folder / f"{name}.toml"
-    path.write_text(text)
-    return path
+    return write_small_study(folder, name=name, trials=trials, population=population)
 
 
 def _dse(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:

@@ -56,14 +56,19 @@ def test_peak_live_activation_counted_by_hand():
     assert t.peak_live_elems == 1024 + 512
 
 
-def test_skip_tensor_is_live_across_intermediate_layers():
-    # x(100) -> p: 10x10x1 ; q = conv(p) ; r = conv(q) ; add(p, r): p stays alive across q and r
+def _skip_net():
+    """p (10x10x1) -> q (2 ch) -> r (1 ch) -> add(p, r): p is a skip read three layers later."""
     b = NetBuilder("skip", 10, 10, channels=1)
     p = b.conv(b.input(), 1, 1, name="p")
     q = b.conv(p, 2, 1, name="q")
     r = b.conv(q, 1, 1, name="r")
     b.add(p, r, name="add")
-    t = b.build()
+    return b.build()
+
+
+def test_skip_tensor_is_live_across_intermediate_layers():
+    # x(100) -> p: 10x10x1 ; q = conv(p) ; r = conv(q) ; add(p, r): p stays alive across q and r
+    t = _skip_net()
     assert list(t.live_elems) == [0, 0, 100, 0]  # during q, p is q's input; during r, p is live
     assert list(t.working_elems) == [200, 300, 200 + 100 + 100, 300]
     assert t.peak_live_elems == 400
@@ -108,12 +113,7 @@ def test_cli_table_and_resolution_flag(cli):
 
 def test_residency_needs_spill_long_lived_skips_first():
     # p (100) is a skip read by "add" three layers later; q, r are short-lived.
-    b = NetBuilder("skip", 10, 10, channels=1)
-    p = b.conv(b.input(), 1, 1, name="p")
-    q = b.conv(p, 2, 1, name="q")
-    r = b.conv(q, 1, 1, name="r")
-    b.add(p, r, name="add")
-    t = b.build()
+    t = _skip_net()
     # network input: always from DRAM; the add's output is the network output: always to DRAM
     assert np.isinf(t.in_slot_keep_need_elems[0, 0]) and np.isinf(t.out_keep_need_elems[3])
     # q: produced by q (active 100 + 200) and read by r (active 200 + 100): needs 300
