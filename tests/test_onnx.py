@@ -276,3 +276,56 @@ def test_study_workload_helper(tmp_path, depthwise):
         load_onnx_workload(str(depthwise), "16by16")
     with pytest.raises(UserError, match="workload: .*dynamic height/width"):
         load_onnx_workload(str(depthwise))
+
+
+def test_onnx_workload_in_a_study_file(tmp_path, cli):
+    export_onnx(load_workload("resnet50"), tmp_path / "net.onnx")
+    study = tmp_path / "onnx-study.toml"
+    study.write_text("""
+name = "onnx-study"
+node_nm = 16
+[[workloads]]
+onnx = "net.onnx"
+resolution = "320x320"
+batch = 2
+[[workloads]]
+name = "resnet50"
+[space]
+cores = [1, 16]
+sram_mb = [1, 32]
+[budgets]
+area_mm2 = 100
+latency_ms = {"net.onnx" = 500}
+[[objectives]]
+metric = "throughput"
+workload = "net.onnx"
+[[objectives]]
+metric = "area"
+[search]
+trials = 16
+population = 8
+""")
+    from dse.search.spec import load_study
+
+    spec = load_study(study)
+    label = f"{(tmp_path / 'net.onnx').resolve()}@320x320"
+    assert spec.workloads[0].label == label and spec.workloads[0].batch == 2
+    assert spec.objectives[0].workload == label and label in spec.latency_s
+    res = cli("run", str(study), "--results", str(tmp_path / "res"), "--no-progress", "--no-report",
+              "--executor", "local")
+    assert res.returncode == 0, res.stderr
+    import pandas as pd
+
+    trials = pd.read_csv(tmp_path / "res" / "onnx-study" / "trials.csv")
+    assert len(trials) == 16 and (trials[f"{label}:throughput_ips"] > 0).all()
+    # the imported ResNet-50 at 320x320 does more work per image than the built-in at 224x224
+    assert (trials[f"{label}:latency_s"] / 2 > trials["resnet50@224x224:latency_s"]).all()
+
+
+def test_onnx_workload_errors_name_the_study_field(tmp_path):
+    from dse.search.spec import load_study
+
+    study = tmp_path / "bad.toml"
+    study.write_text('node_nm = 16\n[[workloads]]\nonnx = "missing.onnx"\n')
+    with pytest.raises(UserError, match=r"workloads\[0\]\.onnx"):
+        load_study(study)

@@ -9,7 +9,8 @@ File format (see ``studies/yolov3-2mp-edge.toml`` for a commented example)::
     node_nm = 16                    # process node, fixed per study
 
     [[workloads]]
-    name = "yolov3@1920x1088"       # NAME or NAME@WIDTHxHEIGHT
+    name = "yolov3@1920x1088"       # NAME or NAME@WIDTHxHEIGHT; or onnx = "models/net.onnx"
+                                    # with resolution = "1920x1080" (path relative to the study)
     batch = 1                       # a whole number, or [1, 64] to search it
 
     [space]                         # searched parameters (see `dse.hardware.space`)
@@ -201,23 +202,46 @@ def _string(value, path: str) -> str:
     return value
 
 
-def _workloads(raw, path="workloads") -> tuple[WorkloadSpec, ...]:
+def _onnx_workload(item: dict, p: str, base_dir: Path | None) -> tuple[str, list[str]]:
+    """An ONNX workload ``{onnx = "models/net.onnx", resolution = "1920x1080"}``: its label
+    (``/abs/path/net.onnx@WxH``, which every process can load) and the names it may be called by."""
+    from dse.workloads.onnx_import import load_onnx_workload
+
+    given = _string(item["onnx"], f"{p}.onnx")
+    res = _string(item["resolution"], f"{p}.resolution") if "resolution" in item else None
+    path = Path(given)
+    if base_dir is not None and not path.is_absolute():
+        path = base_dir / path
+    table = load_onnx_workload(str(path.resolve()), res, field=f"{p}.onnx")
+    label = f"{path.resolve()}@{table.width}x{table.height}"
+    return label, [given, f"{given}@{table.width}x{table.height}", table.label, Path(given).stem]
+
+
+def _workloads(raw, path="workloads", base_dir: Path | None = None) -> tuple[tuple[WorkloadSpec, ...], dict]:
+    """The workloads and an alias map (names as written -> label) for objectives and budgets."""
     if not isinstance(raw, list) or not raw:
         _fail(path, "expected a non-empty array of tables like {name = \"yolov3@1920x1088\", batch = 1}")
-    out, seen = [], set()
+    out, seen, aliases = [], set(), {}
     for i, item in enumerate(raw):
         p = f"{path}[{i}]"
         if isinstance(item, str):
             item = {"name": item}
         item = _table(item, p)
-        _check_keys(item, {"name", "batch"}, p)
-        if "name" not in item:
-            _fail(f"{p}.name", "missing (NAME or NAME@WIDTHxHEIGHT)")
-        name, w, h = parse_workload(_string(item["name"], f"{p}.name"), f"{p}.name")
-        label = f"{name}@{w}x{h}"
+        if "onnx" in item:
+            _check_keys(item, {"onnx", "resolution", "batch"}, p)
+            label, names = _onnx_workload(item, p, base_dir)
+        else:
+            _check_keys(item, {"name", "batch"}, p)
+            if "name" not in item:
+                _fail(f"{p}.name", "missing (NAME or NAME@WIDTHxHEIGHT, or onnx = \"FILE.onnx\")")
+            written = _string(item["name"], f"{p}.name")
+            name, w, h = parse_workload(written, f"{p}.name")
+            label, names = f"{name}@{w}x{h}", [written]
         if label in seen:
-            _fail(f"{p}.name", f"{label} is listed twice")
+            _fail(f"{p}", f"{label} is listed twice")
         seen.add(label)
+        for alias in [label, *names]:
+            aliases.setdefault(alias, label)
         batch = item.get("batch", 1)
         if isinstance(batch, (dict, list)):
             dom = _domain("batch", batch, f"{p}.batch")
@@ -229,7 +253,23 @@ def _workloads(raw, path="workloads") -> tuple[WorkloadSpec, ...]:
             b = _number(batch, f"{p}.batch", integer=True)
             hwspace.validate_params({"batch": b}, prefix=f"{p}.")
             out.append(WorkloadSpec(label, b))
-    return tuple(out)
+    return tuple(out), aliases
+
+
+def _resolve_workload(text, field: str, aliases: dict, labels) -> str:
+    """A workload named in an objective or a budget -> its label (names as written work too)."""
+    text = _string(text, field)
+    if text in aliases:
+        return aliases[text]
+    allowed = ", ".join(sorted(labels))
+    try:
+        name, w, h = parse_workload(text, field)
+    except UserError:
+        _fail(field, f"not a workload of this study (workloads: {allowed})")
+    label = f"{name}@{w}x{h}"
+    if label not in labels:
+        _fail(field, f"{label} is not a workload of this study (workloads: {allowed})")
+    return label
 
 
 def _space(raw, path="space") -> tuple[dict, dict]:
@@ -255,23 +295,16 @@ def _space(raw, path="space") -> tuple[dict, dict]:
     return searched, fixed
 
 
-def _per_workload(raw, path: str, labels: set[str], scale: float) -> dict[str, float]:
+def _per_workload(raw, path: str, aliases: dict, labels: set[str], scale: float) -> dict[str, float]:
     raw = _table(raw, path)
     out = {}
     for key, value in raw.items():
         field_ = key_path(path, key)
-        try:
-            name, w, h = parse_workload(key, field_)
-        except UserError:
-            _fail(field_, f"not a workload of this study (workloads: {', '.join(sorted(labels))})")
-        label = f"{name}@{w}x{h}"
-        if label not in labels:
-            _fail(field_, f"not a workload of this study (workloads: {', '.join(sorted(labels))})")
-        out[label] = _number(value, field_) * scale
+        out[_resolve_workload(key, field_, aliases, labels)] = _number(value, field_) * scale
     return out
 
 
-def _objectives(raw, labels: list[str], path="objectives") -> tuple[Objective, ...]:
+def _objectives(raw, labels: list[str], aliases: dict, path="objectives") -> tuple[Objective, ...]:
     if raw is None:
         raw = [{"metric": "throughput", "workload": labels[0]}, {"metric": "area"}, {"metric": "power"}]
     if not isinstance(raw, list) or not raw:
@@ -290,10 +323,7 @@ def _objectives(raw, labels: list[str], path="objectives") -> tuple[Objective, .
                 if len(labels) > 1:
                     _fail(f"{p}.workload", f"required for {metric} when the study has several workloads")
                 wl = labels[0]
-            name, w, h = parse_workload(_string(wl, f"{p}.workload"), f"{p}.workload")
-            wl = f"{name}@{w}x{h}"
-            if wl not in labels:
-                _fail(f"{p}.workload", f"{wl} is not a workload of this study (workloads: {', '.join(labels)})")
+            wl = _resolve_workload(wl, f"{p}.workload", aliases, labels)
         elif wl is not None:
             _fail(f"{p}.workload", f"{metric} does not take a workload")
         obj = Objective(metric, wl)
@@ -316,7 +346,7 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
         _fail("node_nm", f"{node} not supported (allowed: {', '.join(map(str, SUPPORTED_NODES_NM))})")
     if "workloads" not in data:
         _fail("workloads", "missing: at least one workload, e.g. [[workloads]] name = \"resnet50\"")
-    workloads = _workloads(data["workloads"])
+    workloads, aliases = _workloads(data["workloads"], base_dir=source_path.parent if source_path else None)
     labels = [w.label for w in workloads]
     searched, fixed = _space(data.get("space", {}))
 
@@ -324,10 +354,11 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
     _check_keys(budgets, {"area_mm2", "power_w", "latency_ms", "min_throughput_ips"}, "budgets")
     area = _number(budgets["area_mm2"], "budgets.area_mm2") if "area_mm2" in budgets else None
     power = _number(budgets["power_w"], "budgets.power_w") if "power_w" in budgets else None
-    latency = _per_workload(budgets.get("latency_ms", {}), "budgets.latency_ms", set(labels), MS)
-    min_tput = _per_workload(budgets.get("min_throughput_ips", {}), "budgets.min_throughput_ips", set(labels), 1.0)
+    latency = _per_workload(budgets.get("latency_ms", {}), "budgets.latency_ms", aliases, set(labels), MS)
+    min_tput = _per_workload(budgets.get("min_throughput_ips", {}), "budgets.min_throughput_ips", aliases,
+                             set(labels), 1.0)
 
-    objectives = _objectives(data.get("objectives"), labels)
+    objectives = _objectives(data.get("objectives"), labels, aliases)
 
     search = {**SEARCH_DEFAULTS, **_table(data.get("search", {}), "search")}
     _check_keys(search, set(SEARCH_DEFAULTS), "search")

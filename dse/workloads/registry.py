@@ -101,7 +101,19 @@ def _build(name: str, width: int, height: int) -> LayerTable:
     return importlib.import_module(NETWORKS[name].module).build(width, height)
 
 
+def is_onnx_workload(text: str) -> bool:
+    """``FILE.onnx`` or ``FILE.onnx@WIDTHxHEIGHT`` (an imported network, see onnx_import)."""
+    base = str(text).strip().rpartition("@")[0] or str(text).strip()
+    return base.lower().endswith(".onnx")
+
+
 def load_workload(text: str, field: str = "workload") -> LayerTable:
-    """The layer table of a workload name (``yolov3@1920x1088``); cached, do not mutate."""
+    """The layer table of a workload: a built-in name (``yolov3@1920x1088``) or an ONNX file
+    (``/path/net.onnx@1920x1080``); cached, do not mutate."""
+    if is_onnx_workload(text):
+        from dse.workloads.onnx_import import load_onnx_workload, parse_onnx_spec
+
+        path, width, height = parse_onnx_spec(text, field)
+        return load_onnx_workload(path, None if width is None else f"{width}x{height}", field=field)
     name, width, height = parse_workload(text, field)
     return _build(name, width, height)
