@@ -212,7 +212,8 @@ def _load_cached(node_nm: int, overrides_items: tuple) -> Technology:
     for i in np.flatnonzero(overridden):
         values[i] = over[rows.at[i, "key"]]
     factors = np.array([UNIT_TO_SI[u][0] for u in rows["unit"]])
-    si = values * factors
+    with np.errstate(over="ignore"):  # an overflowing override is reported by load_technology
+        si = values * factors
     table = pd.DataFrame({
         "key": rows["key"], "value": values, "unit": rows["unit"], "si_value": si,
         "si_unit": [UNIT_TO_SI[u][1] for u in rows["unit"]], "tag": rows["tag"],
