@@ -164,7 +164,7 @@ def load_results(results_dir: str | Path) -> Results:
         except Exception as err:
             raise UserError(f"{journal}: cannot open the Optuna journal ({type(err).__name__})") from None
     elif spec is not None and spec.storage_url and not parquet.exists():
-        from dse.search.study import storage_for
+        from dse.search.storage import storage_for
 
         storage, where = storage_for(spec, out_dir), spec.storage_url
 

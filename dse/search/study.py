@@ -8,15 +8,10 @@ the storage alone rebuilds every table and plot.
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import json
 import math
-import os
 import shutil
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +22,11 @@ from optuna.trial import TrialState
 
 from dse.errors import UserError
 from dse.hardware import space as hwspace
+from dse.search.drivers import DriverRecord, live_driver_trials
 from dse.search.executors import make_executor
 from dse.search.spec import OBJECTIVES, StudySpec
+from dse.search.storage import (JOURNAL_NAME, corrupt_storage, describe_storage, make_results_dir,
+                                storage_errors, storage_for, sync_storage)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -37,228 +35,11 @@ OBJECTIVE_COLUMN = {
     "throughput": "throughput_ips", "latency": "latency_s", "energy": "energy_j", "power": "power_w",
     "throughput_per_w": "throughput_per_w", "throughput_per_mm2": "throughput_per_mm2", "area": "area_mm2",
 }
-JOURNAL_NAME = "study.journal"
 
 
 def objective_column(obj) -> str:
     col = OBJECTIVE_COLUMN[obj.metric]
     return col if obj.workload is None else f"{obj.workload}:{col}"
-
-
-#: SQLite busy timeout (s): how long a write waits for another connection's lock before failing.
-#: ``DSE_SQLITE_BUSY_TIMEOUT_S`` overrides it (tests use a short one).
-SQLITE_BUSY_TIMEOUT_S = 30.0
-
-
-class JournalFlockLock:
-    """Journal write lock held with ``fcntl.flock`` on ``PATH.flock``.
-
-    Optuna's default symlink lock survives a SIGKILL of its holder, and the next run then waits
-    its 30 s grace period before breaking it. A kernel lock is released with the process, so a
-    rerun after a crash resumes at once. (Implements ``BaseJournalFileLock``: acquire/release.)
-    """
-
-    def __init__(self, journal_path: str):
-        self.path = journal_path + ".flock"
-        self._fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
-
-    def acquire(self) -> bool:
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        return True
-
-    def release(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def __del__(self):
-        try:
-            os.close(self._fd)
-        except (OSError, AttributeError):
-            pass
-
-
-def repair_journal_tail(path: Path) -> int:
-    """Cut a torn last record (no trailing newline, e.g. a write stopped by a full disk) from a
-    journal file; returns the bytes removed. Optuna skips such a tail when reading but would glue
-    the next record to it, corrupting the journal for good."""
-    with open(path, "rb+") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        if size == 0:
-            return 0
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":
-            return 0
-        pos, keep = size, 0
-        while pos > 0:
-            start = max(0, pos - (1 << 20))
-            fh.seek(start)
-            chunk = fh.read(pos - start)
-            i = chunk.rfind(b"\n")
-            if i >= 0:
-                keep = start + i + 1
-                break
-            pos = start
-        fh.truncate(keep)
-        fh.flush()
-        os.fsync(fh.fileno())
-        return size - keep
-
-
-def _batch_sync_backend_class():
-    from optuna.storages.journal import JournalFileBackend
-
-    class BatchSyncJournalFileBackend(JournalFileBackend):
-        """Journal file whose appends are written and flushed under the lock (so other processes
-        and a crash of this one see them at once) but fsynced once per batch (:meth:`sync`), not
-        once per record: Optuna writes ~17 records per trial, and per-record fsync dominated the
-        loop on a busy disk. A power loss can cost the last batch at most; a torn tail is cut on
-        the next open (:func:`repair_journal_tail`)."""
-
-        def append_logs(self, logs):
-            from optuna.storages.journal._file import get_lock_file
-
-            data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode("utf-8")
-            with get_lock_file(self._lock):
-                with open(self._file_path, "ab") as f:
-                    f.write(data)
-                    f.flush()
-
-        def sync(self) -> None:
-            fd = os.open(self._file_path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    return BatchSyncJournalFileBackend
-
-
-def sync_storage(study) -> None:
-    """Make what the study wrote durable (journal: one fsync per batch); no-op for databases."""
-    backend = getattr(getattr(study, "_storage", None), "_backend", None)
-    if hasattr(backend, "sync"):
-        backend.sync()
-
-
-def _journal(path: Path):
-    from optuna.storages.journal import JournalStorage
-
-    lock = JournalFlockLock(str(path))
-    if path.exists():
-        lock.acquire()
-        try:
-            repair_journal_tail(path)
-        finally:
-            lock.release()
-    return JournalStorage(_batch_sync_backend_class()(str(path), lock_obj=lock))
-
-
-def describe_storage(spec: StudySpec, out_dir: Path, url: str | None = None) -> str:
-    """The storage as shown in messages: the journal path or the URL without its password."""
-    url = url or spec.storage_url
-    if not url:
-        return str(out_dir / JOURNAL_NAME)
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://{rest.rsplit('@', 1)[-1]}"
-    return url
-
-
-def _root_message(err: BaseException) -> str:
-    """The innermost cause's first line (SQLAlchemy and Optuna wrap the driver's message)."""
-    seen = err
-    while seen.__cause__ is not None or seen.__context__ is not None:
-        seen = seen.__cause__ or seen.__context__
-    for e in (seen, err):
-        if isinstance(e, OSError) and e.strerror:
-            return e.strerror
-        text = str(getattr(e, "orig", None) or e).strip()
-        if text:
-            return text.splitlines()[0]
-    return type(err).__name__
-
-
-def _storage_error_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [OSError, optuna.exceptions.StorageInternalError]
-    try:
-        import sqlalchemy.exc
-
-        types.append(sqlalchemy.exc.SQLAlchemyError)
-    except ImportError:  # pragma: no cover - sqlalchemy comes with optuna
-        pass
-    return tuple(types)
-
-
-@contextmanager
-def storage_errors(where: str, action: str = "cannot use"):
-    """Turn OS and database errors of the storage into one :class:`UserError` line naming it."""
-    try:
-        yield
-    except UserError:
-        raise
-    except _storage_error_types() as err:
-        hint = ""
-        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            hint = "; free some space and rerun to resume (finished trials are kept)"
-        elif isinstance(err, OSError) and err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            hint = "; make it writable or choose another --results/--storage"
-        elif "locked" in _root_message(err).lower():
-            hint = "; another process holds the database: wait for it or stop it, then rerun to resume"
-        raise UserError(f"storage: {action} {where} ({_root_message(err)}){hint}") from None
-
-
-def storage_for(spec: StudySpec, out_dir: Path, url: str | None = None):
-    """The Optuna storage: a journal file in ``out_dir`` by default, or any storage URL."""
-    url = url or spec.storage_url
-    field = "--storage" if url and url != spec.storage_url else "storage.url"
-    if not url:
-        path = out_dir / JOURNAL_NAME
-        with storage_errors(str(path), "cannot open journal file"):
-            return _journal(path)
-    if url.startswith("sqlite:///"):
-        from optuna.storages import RDBStorage
-
-        # WAL and synchronous=NORMAL: +30-45% for batched ask/tell (NOTES-optuna-ray.md).
-        def _pragmas(dbapi_conn, _record):
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
-        db = Path(url.removeprefix("sqlite:///"))
-        if str(db) not in ("", ":memory:") and not db.parent.is_dir():
-            raise UserError(f"{field}: cannot open {url} (folder {db.parent} does not exist)")
-        try:
-            timeout = float(os.environ.get("DSE_SQLITE_BUSY_TIMEOUT_S", SQLITE_BUSY_TIMEOUT_S))
-        except ValueError:
-            raise UserError("DSE_SQLITE_BUSY_TIMEOUT_S: expected a number of seconds, got "
-                            f"{os.environ['DSE_SQLITE_BUSY_TIMEOUT_S']!r}") from None
-        try:
-            import sqlalchemy
-
-            storage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": timeout}})
-            sqlalchemy.event.listen(storage.engine, "connect", _pragmas)
-            return storage
-        except Exception as err:  # SQLAlchemy/optuna raise many types for a bad database
-            why = _root_message(err)
-            hint = ("; another process holds the database: wait for it or stop it, then rerun to resume"
-                    if "locked" in why.lower() else "")
-            raise UserError(f"{field}: cannot open {url} ({why}){hint}") from None
-    if url.startswith(("postgresql", "mysql")):
-        from optuna.storages import RDBStorage
-
-        try:
-            return RDBStorage(url, heartbeat_interval=None)
-        except Exception as err:
-            raise UserError(f"{field}: cannot connect to {describe_storage(spec, out_dir, url)} "
-                            f"({_root_message(err)})") from None
-    if url.endswith(".journal") or url.startswith("journal:"):
-        path = Path(url.removeprefix("journal:"))
-        if not path.parent.is_dir():
-            raise UserError(f"{field}: cannot open journal file {path} (folder {path.parent} does not exist)")
-        with storage_errors(str(path), "cannot open journal file"):
-            return _journal(path)
-    raise UserError(f"{field}: {url!r} is not a journal file path (*.journal), sqlite:///, "
-                    "postgresql:// or mysql:// URL")
 
 
 def make_sampler(spec: StudySpec, seed: int):
@@ -395,34 +176,11 @@ class _Progress:
             self.bar.close()
 
 
-@contextmanager
-def _corrupt_storage(where: str):
-    """A journal that does not parse (edited by hand, or a line lost in the middle) is one line."""
-    try:
-        yield
-    except UserError:
-        raise
-    except ValueError as err:  # json.JSONDecodeError, "Invalid log format."
-        raise UserError(f"storage: cannot read {where} (corrupted: {str(err).splitlines()[0]}); "
-                        "move it away, or run with --fresh to start over") from None
-
-
-def make_results_dir(out_dir: Path) -> None:
-    """Create ``out_dir``; a read-only place or a file in the way is one UserError line."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise UserError(f"results: cannot create folder {out_dir} (a file of that name is in the way)") from None
-    except OSError as err:
-        raise UserError(f"results: cannot create folder {out_dir} ({err.strerror or err}); "
-                        "choose another --results folder") from None
-
-
 def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, fresh: bool = False):
     """Create or load the study; with ``fresh`` the old one is deleted first."""
     make_results_dir(out_dir)
     where = describe_storage(spec, out_dir, storage_url)
-    with storage_errors(where), _corrupt_storage(where):
+    with storage_errors(where), corrupt_storage(where):
         if fresh:
             journal = out_dir / JOURNAL_NAME
             if not (storage_url or spec.storage_url) and journal.exists():
@@ -448,88 +206,12 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
             study.set_user_attr("dse_objectives", [objective_column(o) for o in spec.objectives])
         # Trials left RUNNING by a crash would distort NSGA-II generations and TPE's liar: fail them,
         # but not the in-flight trials of a live concurrent driver sharing the storage.
-        live = _live_driver_trials(study)
+        live = live_driver_trials(study)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if not live(t):
                 study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
         sync_storage(study)
     return study
-
-
-#: Study system attribute per driver: {host, pid, pstart, heartbeat, trials, asking_since}.
-DRIVER_ATTR_PREFIX = "dse_driver:"
-#: A driver on another host is live while its heartbeat (one per batch) is younger than this.
-HEARTBEAT_GRACE_S = 600.0
-
-
-def _process_start(pid: int) -> str | None:
-    """Start time of ``pid`` in clock ticks since boot (Linux), to tell a reused pid apart."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _pid_alive(pid, pstart) -> bool:
-    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
-        return False  # runs in one process are sequential: an earlier one is not in flight
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    now = _process_start(pid)
-    return pstart is None or now is None or now == pstart
-
-
-def _live_driver_trials(study):
-    """Predicate: is this RUNNING trial in flight in a live driver (same host: its process exists;
-    other hosts: heartbeat younger than :data:`HEARTBEAT_GRACE_S`)?"""
-    import socket
-
-    try:
-        attrs = study._storage.get_study_system_attrs(study._study_id)
-    except Exception:  # noqa: BLE001 - an older or foreign storage: no driver records
-        return lambda t: False
-    host, now = socket.gethostname(), time.time()
-    numbers: set[int] = set()
-    asking: list[float] = []
-    for key, rec in attrs.items():
-        if not key.startswith(DRIVER_ATTR_PREFIX) or not isinstance(rec, dict):
-            continue
-        if rec.get("host") == host:
-            alive = _pid_alive(rec.get("pid"), rec.get("pstart"))
-        else:
-            alive = now - float(rec.get("heartbeat") or 0) < HEARTBEAT_GRACE_S
-        if alive:
-            numbers.update(n for n in rec.get("trials") or [] if isinstance(n, int))
-            if rec.get("asking_since"):
-                asking.append(float(rec["asking_since"]) - 1.0)
-    since = min(asking) if asking else None
-
-    def live(t) -> bool:
-        if t.number in numbers:
-            return True
-        return since is not None and t.datetime_start is not None and t.datetime_start.timestamp() >= since
-
-    return live
-
-
-class _DriverRecord:
-    """This driver's in-flight trials, one small study attribute write per batch step."""
-
-    def __init__(self, study):
-        import socket
-
-        self.study = study
-        self.key = f"{DRIVER_ATTR_PREFIX}{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
-        self.base = {"host": socket.gethostname(), "pid": os.getpid(), "pstart": _process_start(os.getpid())}
-
-    def write(self, trials: list[int], asking: bool) -> None:
-        now = time.time()
-        self.study._storage.set_study_system_attr(self.study._study_id, self.key, {
-            **self.base, "heartbeat": now, "trials": trials, "asking_since": now if asking else None})
 
 
 def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url: str | None = None,
@@ -554,7 +236,7 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
     done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     bar = _Progress(spec, done, progress)
     evaluated = 0
-    record = _DriverRecord(study)
+    record = DriverRecord(study)
     try:
         while done < spec.trials:
             k = min(spec.population, spec.trials - done)
@@ -605,5 +287,5 @@ def study_summary_objectives(spec: StudySpec) -> list[dict]:
              "label": o.label} for o in spec.objectives]
 
 
-__all__ = ["run_study", "open_study", "storage_errors", "describe_storage", "repair_journal_tail", "RunResult", "objective_column", "constraint_values", "decode",
-           "distributions", "storage_for"]
+__all__ = ["run_study", "open_study", "RunResult", "objective_column", "constraint_values", "decode",
+           "distributions", "JOURNAL_NAME"]
