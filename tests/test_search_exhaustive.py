@@ -164,3 +164,4 @@ sampler = "exhaustive"
     assert "36 trials" in res.stdout
     out = tmp_path / "res" / "tiny-exhaustive"
     assert (out / "exhaustive.parquet").exists() and (out / "pareto.csv").exists()
+    assert (out / "report.html").exists() and (out / "figures" / "front_resnet50_224x224.png").exists()

@@ -71,23 +71,21 @@ def run_one(path: Path, args) -> dict:
              "executor": result.executor, "ray_nodes_used": result.nodes_used, "study_file": str(path),
              "results_dir": str(result.out_dir)}
     if result.study is None:  # exhaustive sweep: its tables and summary are already written
-        return {**result.summary, **extra}
-    try:
-        summary = write_tables(result.study, result.out_dir, extra)
-    except OSError as err:  # full disk, read-only folder: the trials are safe in the storage
-        raise UserError(f"results: cannot write the tables in {result.out_dir} ({err.strerror or err}); "
-                        "the trials are kept in the storage: rerun to write them") from None
-    if not args.no_report:
+        summary = {**result.summary, **extra}
+    else:
         try:
-            from dse.report.html import build_report
-        except ModuleNotFoundError:
-            build_report = None
-        if build_report is not None:
-            try:
-                build_report(result.out_dir)
-            except OSError as err:
-                raise UserError(f"results: cannot write the report in {result.out_dir} "
-                                f"({err.strerror or err}); rerun `dse report {result.out_dir}`") from None
+            summary = write_tables(result.study, result.out_dir, extra)
+        except OSError as err:  # full disk, read-only folder: the trials are safe in the storage
+            raise UserError(f"results: cannot write the tables in {result.out_dir} ({err.strerror or err}); "
+                            "the trials are kept in the storage: rerun to write them") from None
+    if not args.no_report:
+        from dse.report.html import build_report
+
+        try:
+            build_report(result.out_dir)
+        except OSError as err:
+            raise UserError(f"results: cannot write the report in {result.out_dir} "
+                            f"({err.strerror or err}); rerun `dse report {result.out_dir}`") from None
     return summary
 
 

@@ -19,6 +19,10 @@ from dse.errors import UserError
 
 JOURNAL = "study.journal"
 PARQUET = "trials.parquet"
+EXHAUSTIVE = "exhaustive.parquet"
+#: Exhaustive sweeps can hold 10^6 designs: the report draws the exact front plus a seeded sample
+#: of the other designs (enough to show the cloud, small enough to plot and to compute hypervolumes).
+EXHAUSTIVE_SAMPLE = 20_000
 SUMMARY = "summary.json"
 STUDY_FILE = "study.toml"
 
@@ -140,6 +144,27 @@ def _from_storage(storage, name: str | None, where: str):
     return name, trials, objectives, directions
 
 
+def _from_exhaustive(path: Path, summary: dict | None, summary_path: Path):
+    """Rows of an exhaustive sweep (``design`` becomes ``trial``): the front plus a sample."""
+    try:
+        table = pd.read_parquet(path)
+    except Exception as err:
+        raise UserError(f"{path}: corrupt exhaustive table ({type(err).__name__})") from None
+    if summary is None or not isinstance(summary.get("objectives"), list):
+        raise UserError(f"{path.parent}: exhaustive.parquet without summary.json: the objectives are unknown")
+    try:
+        objectives = [str(o["column"]) for o in summary["objectives"]]
+        directions = [str(o["direction"]) for o in summary["objectives"]]
+    except (KeyError, TypeError):
+        raise UserError(f"{summary_path}: corrupt summary file (objectives need column and direction)") from None
+    table = table.rename(columns={"design": "trial"})
+    if "pareto" in table and len(table) > EXHAUSTIVE_SAMPLE:
+        front = table[table["pareto"].astype(bool)]
+        rest = table[~table["pareto"].astype(bool)]
+        table = pd.concat([front, rest.sample(min(len(rest), EXHAUSTIVE_SAMPLE), random_state=0)])
+    return table, objectives, directions
+
+
 def load_results(results_dir: str | Path) -> Results:
     """Read ``results/NAME/``; raises UserError for a missing, empty or corrupt folder."""
     out_dir = Path(results_dir)
@@ -186,8 +211,14 @@ def load_results(results_dir: str | Path) -> Results:
         name = name or out_dir.name
         source = str(parquet)
         notes.append("read from trials.parquet (no Optuna storage in the folder)")
+    elif (out_dir / EXHAUSTIVE).exists():
+        trials, objectives, directions = _from_exhaustive(out_dir / EXHAUSTIVE, summary, summary_path)
+        name = name or out_dir.name
+        source = str(out_dir / EXHAUSTIVE)
+        notes.append(f"exhaustive sweep: the exact Pareto front and a sample of at most {EXHAUSTIVE_SAMPLE} "
+                     "other designs are drawn (every design is in exhaustive.parquet)")
     else:
-        raise UserError(f"{out_dir}: no study results here (expected {JOURNAL} or {PARQUET}; "
+        raise UserError(f"{out_dir}: no study results here (expected {JOURNAL}, {PARQUET} or {EXHAUSTIVE}; "
                         "run `dse run STUDY.toml` first)")
 
     if not trials.empty:
