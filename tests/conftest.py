@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from pathlib import Path
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -39,13 +40,11 @@ SMALL_STUDY_SOURCE = "studies/yolov3-2mp-edge.toml"
 
 
 def write_small_study(folder, *, trials: int = 256, population: int = 64, seed: int = 1,
-                      workload: str = "yolov3@416x416", name: str = "small", extra: str = "") -> "Path":
+                      workload: str = "yolov3@416x416", name: str = "small", extra: str = "") -> Path:
     """The default study copied to ``folder/NAME.toml`` with a small workload and budget.
 
     Budgets stay the default study's (100 mm^2, 10 W): tight enough that some designs are infeasible.
     """
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     text = (root / SMALL_STUDY_SOURCE).read_text()
     text = text.replace("yolov3@1920x1088", workload)

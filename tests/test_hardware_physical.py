@@ -1,6 +1,5 @@
 """Area/energy model against published chips, and its vectorized behaviour."""
 
-import json
 
 import numpy as np
 import pytest

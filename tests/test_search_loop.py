@@ -6,7 +6,6 @@ A small copy of the default study (YOLOv3 at 416x416, population 64) keeps each 
 from __future__ import annotations
 
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
-import pytest
 from optuna.trial import TrialState
 
 from dse.search.spec import load_study

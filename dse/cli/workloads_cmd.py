@@ -16,7 +16,7 @@ from dse.workloads.layers import LayerTable
 from dse.workloads.onnx_export import export_onnx
 from dse.workloads.onnx_import import load_onnx, parse_onnx_spec
 
-from dse.workloads.registry import NETWORKS, available_networks, load_workload, parse_resolution
+from dse.workloads.registry import available_networks, load_workload, parse_resolution
 from dse.workloads.summary import summarize
 
 MEGA = 1e6

@@ -108,7 +108,6 @@ def derive(designs: DesignBatch, tech: Technology) -> HardwareArrays:
     n = len(d)
     prec = d.precision.astype(np.intp)
     dram = d.dram_type.astype(np.intp)
-    noc = d.noc.astype(np.intp)
     full = lambda key: np.full(n, tech.value(key))  # noqa: E731
 
     # compute
