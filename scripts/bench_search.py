@@ -3,7 +3,8 @@
 The space is the default study's (studies/yolov3-2mp-edge.toml: same workload, node, budgets and
 objectives) restricted to a coarse grid of 806,400 designs. The exhaustive sweep gives the true
 feasible front; every sampler then searches exactly that grid (same values: power-of-two axes as
-ordered lists, stepped ranges as stepped Optuna distributions) with the default study's budget
+ordered lists, stepped ranges as stepped Optuna distributions, as dse.hardware.space maps every
+domain) with the default study's budget
 (trials and population), through dse's own loop (dse.search.study.run_study). Hypervolumes are
 computed on objectives normalized by the exhaustive front's ranges (0 = best, 1 = worst) with the
 reference point at 1.1 (dse.search.pareto.hypervolume).
@@ -24,12 +25,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import optuna.distributions as od
 
-import dse.search.study as study_mod
-from dse.hardware import space as hwspace
 from dse.hardware.space import Domain
-from dse.search.exhaustive import _domain_grid, run_exhaustive
+from dse.search.exhaustive import run_exhaustive
 from dse.search.pareto import hypervolume, objective_bounds
 from dse.search.spec import load_study
 from dse.search.study import objective_column, run_study
@@ -52,28 +50,6 @@ GRID = {
 }
 
 
-def grid_distributions(spec) -> dict:
-    """Optuna distributions over exactly the grid of each searched domain (no off-grid values).
-
-    Stepped int/float ranges -> Int/FloatDistribution(step); value lists (the power-of-two axes)
-    -> CategoricalDistribution in increasing order. (dse.search.study.distributions goes through
-    space.resolve_domains, which re-parses a numeric value list as a [low, high] range, and maps
-    log ranges to continuous distributions: not the grid.)
-    """
-    out = {}
-    for name, d in spec.searched.items():
-        p = hwspace.get_parameter(name)
-        if d.values is None and p.kind == "int":
-            out[name] = od.IntDistribution(int(d.low), int(d.high), step=int(d.step or 1))
-        elif d.values is None and p.kind == "float" and not d.log:
-            vals = _domain_grid(d)
-            out[name] = od.FloatDistribution(float(vals[0]), float(vals[-1]), step=float(d.step or p.step))
-        else:
-            vals = _domain_grid(d)
-            out[name] = od.CategoricalDistribution([v.item() if hasattr(v, "item") else v for v in vals])
-    return out
-
-
 def sampler_front(spec, root: Path) -> np.ndarray:
     """Run dse's loop with ``spec`` and return the feasible Pareto front's objective values."""
     result = run_study(spec, results_root=root, fresh=True, progress=False, executor="local")
@@ -92,7 +68,6 @@ def main(argv=None) -> int:
     spec = replace(base, name="bench-search", searched=dict(GRID), fixed=dict(base.fixed))
     trials = args.trials or base.trials
     population = args.population or base.population
-    study_mod.distributions = grid_distributions  # search exactly the grid (see grid_distributions)
 
     with tempfile.TemporaryDirectory(prefix="dse-bench-search-") as tmp:
         root = Path(tmp)

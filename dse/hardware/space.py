@@ -311,7 +311,8 @@ def fixed_values(domains: Mapping[str, Any] | None) -> dict[str, Any]:
 def optuna_distributions(domains: Mapping[str, Any] | None) -> dict[str, od.BaseDistribution]:
     """Optuna distributions of the *searched* parameters (fixed ones are left out; see
     :func:`fixed_values`). int -> IntDistribution(step), log_int -> IntDistribution(log=True),
-    float -> FloatDistribution(log=...), categorical/bool and explicit value lists ->
+    float -> FloatDistribution(step) on the grid's points (continuous when log), categorical/bool
+    and explicit value lists ->
     CategoricalDistribution. ``dram_channels`` may come out not allowed for the sampled
     ``dram_type``: decode with ``DesignBatch.from_params(..., repair_channels=True)`` or treat it
     as infeasible.
@@ -329,8 +330,13 @@ def optuna_distributions(domains: Mapping[str, Any] | None) -> dict[str, od.Base
             out[name] = od.IntDistribution(int(d.low), int(high), step=step)
         elif p.kind == "log_int":
             out[name] = od.IntDistribution(int(d.low), int(d.high), log=True)
-        else:
-            out[name] = od.FloatDistribution(float(d.low), float(d.high), log=d.log)
+        elif d.log:
+            out[name] = od.FloatDistribution(float(d.low), float(d.high), log=True)
+        else:  # the same points as the grid: low, low + step, ... (Optuna cannot step a log range)
+            step = float(d.step or p.step)
+            high = float(domain_values(d)[-1])
+            out[name] = (od.FloatDistribution(float(d.low), high, step=step) if high > d.low
+                         else od.FloatDistribution(float(d.low), float(d.high)))
     return out
 
 

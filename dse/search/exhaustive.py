@@ -84,14 +84,13 @@ class ExhaustiveSpace:
 
     def __init__(self, spec, max_designs: int = hwspace.MAX_GRID_DESIGNS):
         self.spec = spec
-        # Domains straight from the spec (not re-parsed: see _domain_grid).
         self.axes: list[Axis] = []
         self.fixed: dict[str, object] = {}
         for p in hwspace.PARAMETERS:
             if p.name == "batch":
                 continue
             if p.name in spec.searched:
-                vals = _domain_grid(spec.searched[p.name])
+                vals = hwspace.domain_values(spec.searched[p.name])
             else:
                 vals = np.array([spec.fixed.get(p.name, p.default)],
                                 dtype=object if p.kind == "categorical" else None)
@@ -105,7 +104,7 @@ class ExhaustiveSpace:
         self.batch_axes: dict[str, str] = {}  # workload label -> axis name
         for w in spec.workloads:
             if w.batch_domain is not None:
-                vals = _domain_grid(w.batch_domain).astype(np.int64)
+                vals = hwspace.domain_values(w.batch_domain).astype(np.int64)
                 if len(vals) > 1:
                     self.axes.append(Axis(w.batch_param, vals))
                     self.batch_axes[w.label] = w.batch_param
@@ -151,7 +150,7 @@ class ExhaustiveSpace:
             if w.label in self.batch_axes:
                 batch = cols[self.batch_axes[w.label]].astype(np.int64)
             else:
-                b = w.batch if w.batch is not None else int(_domain_grid(w.batch_domain)[0])
+                b = w.batch if w.batch is not None else int(hwspace.domain_values(w.batch_domain)[0])
                 batch = np.full(n, b, dtype=np.int64)
             workloads.append((w.label, batch))
         columns["batch"] = workloads[0][1]
@@ -167,41 +166,6 @@ class ExhaustiveSpace:
             else:
                 out[axis.name] = v
         return out
-
-
-def _domain_grid(domain) -> np.ndarray:
-    """Grid values of a spec Domain. Explicit value lists are used as given: going through
-    ``space.resolve_domains`` would re-parse a numeric ``values`` list as a [low, high] range."""
-    if getattr(domain, "values", None) is not None:
-        p = hwspace.get_parameter(domain.name)
-        return np.array(domain.values, dtype=object if p.kind == "categorical" else None)
-    return hwspace.domain_values(domain)
-
-
-def _evaluate(ex, columns: dict, node_nm: int, technology, workloads: list) -> dict:
-    """``ex.evaluate``, except that for Ray the chunk is split here, batch arrays included.
-
-    RayExecutor.evaluate slices the design columns per task but ships the workloads' (D,) batch
-    arrays whole, so its tasks fail as soon as a batch array is passed; each piece here is one
-    task (``n_chunks=1``), submitted concurrently from threads.
-    """
-    if getattr(ex, "name", "") != "ray":
-        return ex.evaluate(columns, node_nm, technology, workloads)
-    from dse.search.executors import TASKS_PER_WORKER
-
-    n = len(columns["batch"])
-    k = max(1, min(n, getattr(ex, "workers", 1) * TASKS_PER_WORKER))
-    bounds = np.linspace(0, n, k + 1).astype(int)
-    pieces = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-
-    def one(ab):
-        a, b = ab
-        return ex.evaluate({c: v[a:b] for c, v in columns.items()}, node_nm, technology,
-                           [(lab, None if bt is None else bt[a:b]) for lab, bt in workloads], n_chunks=1)
-
-    with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
-        parts = list(pool.map(one, pieces))
-    return {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
 
 
 def _make_executor(kind: str, address: str, workers: int):
@@ -282,7 +246,7 @@ def run_exhaustive(spec, results_root: Path | str = "results", executor: str | N
         columns, workloads, cols = space.decode(raw_pos, stop)
         raw_pos = stop
         t0 = time.perf_counter()
-        fut = pool.submit(_evaluate, ex, columns, spec.node_nm, spec.technology, workloads)
+        fut = pool.submit(ex.evaluate, columns, spec.node_nm, spec.technology, workloads)
         return fut, cols, t0, len(columns["batch"])
 
     try:
