@@ -174,3 +174,11 @@ def test_python_api(small_study, tmp_path):
     cons = constraint_values(spec, metrics)
     assert list(cons) == list(t.constraints)
     assert np.allclose([v[0] for v in cons.values()], list(t.constraints.values()))
+
+
+def test_a_study_with_nothing_to_search_is_a_user_error(tmp_path, cli):
+    study = tmp_path / "fixed.toml"
+    study.write_text('node_nm = 16\n[[workloads]]\nname = "resnet50"\n[space]\ncores = 8\n')
+    res = cli("run", str(study), "--results", str(tmp_path / "res"), "--no-progress")
+    assert res.returncode == 2 and res.stderr.startswith("dse: error: space: nothing to search")
+    assert not (tmp_path / "res").exists()

@@ -377,9 +377,10 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
     if population < 2:
         _fail("search.population", f"{population} is below 2")
     seed = _number(search["seed"], "search.seed", integer=True, allow_zero=True)
+    if not searched and not any(w.batch_domain for w in workloads):
+        _fail("space", "nothing to search: give at least one parameter a range or a list of values "
+              "(e.g. cores = [1, 64]); to score one design use `dse evaluate --design FILE.toml`")
     if sampler == "exhaustive":
-        if not searched and not any(w.batch_domain for w in workloads):
-            _fail("space", "exhaustive search needs at least one searched parameter")
         hwspace.grid_size(searched)  # raises if a float range has no step
 
     execution = {**EXECUTION_DEFAULTS, **_table(data.get("execution", {}), "execution")}
