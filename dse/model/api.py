@@ -16,7 +16,7 @@ from dse.errors import UserError
 from dse.hardware.technology import Technology, load_technology
 from dse.hardware.designs import DesignBatch
 from dse.hardware.physical import HardwareArrays, derive
-from dse.model.evaluator import NetworkMetrics, evaluate_workload
+from dse.model.evaluator import OPS_PER_MAC, NetworkMetrics, evaluate_workload
 from dse.workloads.layers import LayerTable
 from dse.workloads.registry import load_workload
 
@@ -30,6 +30,7 @@ WORKLOAD_METRICS = (
 DESIGN_METRICS = ("area_mm2", "area_mac_mm2", "area_sram_mm2", "area_dram_phy_mm2", "area_noc_mm2",
                   "area_overhead_mm2", "static_power_w", "peak_tops", "power_density_limit_w_per_mm2")
 TERA = 1e12
+MILLI, MEGA, MICRO = 1e-3, 1e6, 1e-6  # friendly units at the edge: ms, mJ, MB, us
 
 
 def design_metrics(hw: HardwareArrays) -> dict[str, np.ndarray]:
@@ -38,7 +39,7 @@ def design_metrics(hw: HardwareArrays) -> dict[str, np.ndarray]:
         "area_mm2": hw.area_mm2, "area_mac_mm2": hw.area_mac_mm2, "area_sram_mm2": hw.area_sram_mm2,
         "area_dram_phy_mm2": hw.area_dram_phy_mm2, "area_noc_mm2": hw.area_noc_mm2,
         "area_overhead_mm2": hw.area_overhead_mm2, "static_power_w": hw.static_power_w,
-        "peak_tops": 2.0 * hw.peak_macs_per_s / TERA,
+        "peak_tops": OPS_PER_MAC * hw.peak_macs_per_s / TERA,
         "power_density_limit_w_per_mm2": hw.power_density_limit_w_per_mm2,
     }
 
@@ -117,15 +118,15 @@ def evaluate(designs: DesignBatch, workloads: str | LayerTable | Iterable, batch
         frame = pd.DataFrame({"design": np.arange(len(designs)), "workload": table.label})
         frame["batch"] = designs.batch
         frame["throughput_ips"] = cols["throughput_ips"]
-        frame["latency_ms"] = cols["latency_s"] * 1e3
-        frame["energy_mj"] = cols["energy_j"] * 1e3
+        frame["latency_ms"] = cols["latency_s"] / MILLI
+        frame["energy_mj"] = cols["energy_j"] / MILLI
         frame["power_w"] = cols["power_w"]
         frame["utilization"] = cols["utilization"]
         frame["effective_tops"] = cols["effective_tops"]
-        frame["dram_mb"] = cols["dram_bytes"] / 1e6
-        frame["sram_mb_moved"] = cols["sram_bytes"] / 1e6
+        frame["dram_mb"] = cols["dram_bytes"] / MEGA
+        frame["sram_mb_moved"] = cols["sram_bytes"] / MEGA
         for part in ("mac", "sram", "noc", "dram", "static"):
-            frame[f"energy_{part}_mj"] = cols[f"energy_{part}_j"] * 1e3
+            frame[f"energy_{part}_mj"] = cols[f"energy_{part}_j"] / MILLI
         frame["weights_resident"] = m.weights_resident
         for key, value in base.items():
             frame[key] = value
@@ -149,14 +150,14 @@ def per_layer_frame(table: LayerTable, m: NetworkMetrics) -> pd.DataFrame:
         "op": np.tile(table.to_frame()["op"].to_numpy(), d),
         "macs": np.tile(table.macs, d),
         "cycles": lay["cycles"].ravel(),
-        "time_us": lay["time_s"].ravel() * 1e6,
-        "compute_us": lay["compute_s"].ravel() * 1e6,
-        "sram_us": lay["sram_s"].ravel() * 1e6,
-        "interconnect_us": lay["interconnect_s"].ravel() * 1e6,
-        "dram_us": lay["dram_s"].ravel() * 1e6,
-        "overhead_us": lay["overhead_s"].ravel() * 1e6,
+        "time_us": lay["time_s"].ravel() / MICRO,
+        "compute_us": lay["compute_s"].ravel() / MICRO,
+        "sram_us": lay["sram_s"].ravel() / MICRO,
+        "interconnect_us": lay["interconnect_s"].ravel() / MICRO,
+        "dram_us": lay["dram_s"].ravel() / MICRO,
+        "overhead_us": lay["overhead_s"].ravel() / MICRO,
         "bound": np.asarray(BOUNDS, dtype=object)[lay["bound"].ravel()],
-        "dram_mb": lay["dram_bytes"].ravel() / 1e6,
+        "dram_mb": lay["dram_bytes"].ravel() / MEGA,
         "utilization": lay["utilization"].ravel(),
     })
     return frame

@@ -26,6 +26,8 @@ BOUNDS = ("compute", "sram", "interconnect", "dram", "overhead")
 
 #: Designs per chunk: (CHUNK, L) float64 temporaries stay within a few hundred KB.
 CHUNK_DESIGNS = 512
+OPS_PER_MAC = 2.0  # TOPS convention: a multiply-accumulate counts as two operations
+TERA = 1e12
 
 _MAC_OPS = (OP_CODE["conv"], OP_CODE["dwconv"], OP_CODE["fc"])
 _IM2COL = LOWERINGS.index("im2col")
@@ -300,7 +302,7 @@ def evaluate_workload(table: LayerTable, designs: DesignBatch, hw: HardwareArray
         energy_static_j=e_static / batch,
         power_w=e_batch / latency,
         utilization=cat["hw_macs"] / (hw.peak_macs_per_s * latency),
-        effective_tops=2.0 * g.total_macs * batch / latency / 1e12,
+        effective_tops=OPS_PER_MAC * g.total_macs * batch / latency / TERA,
         dram_bytes=cat["dram"] / batch,
         sram_bytes=(cat["sram_rd"] + cat["sram_wr"]) / batch,
         weights_resident=cat["resident"],
