@@ -144,19 +144,25 @@ def _from_storage(storage, name: str | None, where: str):
     return name, trials, objectives, directions
 
 
-def _from_exhaustive(path: Path, summary: dict | None, summary_path: Path):
-    """Rows of an exhaustive sweep (``design`` becomes ``trial``): the front plus a sample."""
+def _table_with_summary(path: Path, what: str, summary: dict | None, summary_path: Path):
+    """A trials table written beside summary.json (which names the objectives and directions)."""
     try:
         table = pd.read_parquet(path)
     except Exception as err:
-        raise UserError(f"{path}: corrupt exhaustive table ({type(err).__name__})") from None
+        raise UserError(f"{path}: corrupt {what} ({type(err).__name__})") from None
     if summary is None or not isinstance(summary.get("objectives"), list):
-        raise UserError(f"{path.parent}: exhaustive.parquet without summary.json: the objectives are unknown")
+        raise UserError(f"{path.parent}: {path.name} without summary.json: the objectives are unknown")
     try:
         objectives = [str(o["column"]) for o in summary["objectives"]]
         directions = [str(o["direction"]) for o in summary["objectives"]]
     except (KeyError, TypeError):
         raise UserError(f"{summary_path}: corrupt summary file (objectives need column and direction)") from None
+    return table, objectives, directions
+
+
+def _from_exhaustive(path: Path, summary: dict | None, summary_path: Path):
+    """Rows of an exhaustive sweep (``design`` becomes ``trial``): the front plus a sample."""
+    table, objectives, directions = _table_with_summary(path, "exhaustive table", summary, summary_path)
     table = table.rename(columns={"design": "trial"})
     if "pareto" in table and len(table) > EXHAUSTIVE_SAMPLE:
         front = table[table["pareto"].astype(bool)]
@@ -197,17 +203,7 @@ def load_results(results_dir: str | Path) -> Results:
         name, trials, objectives, directions = _from_storage(storage, name, where)
         source = where
     elif parquet.exists():
-        try:
-            trials = pd.read_parquet(parquet)
-        except Exception as err:
-            raise UserError(f"{parquet}: corrupt trials table ({type(err).__name__})") from None
-        if summary is None or not isinstance(summary.get("objectives"), list):
-            raise UserError(f"{out_dir}: trials.parquet without summary.json: the objectives are unknown")
-        try:
-            objectives = [str(o["column"]) for o in summary["objectives"]]
-            directions = [str(o["direction"]) for o in summary["objectives"]]
-        except (KeyError, TypeError):
-            raise UserError(f"{summary_path}: corrupt summary file (objectives need column and direction)") from None
+        trials, objectives, directions = _table_with_summary(parquet, "trials table", summary, summary_path)
         name = name or out_dir.name
         source = str(parquet)
         notes.append("read from trials.parquet (no Optuna storage in the folder)")
