@@ -6,6 +6,7 @@ into one bias per output channel, so weight elements here are 25.53 M (0.1% belo
 """
 
 from dse.workloads.layers import LayerTable, NetBuilder, Tensor
+from dse.workloads.zoo.resnet_trunk import stages, stem
 
 STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))  # (width, blocks, first stride)
 EXPANSION = 4
@@ -24,11 +25,7 @@ def _bottleneck(b: NetBuilder, x: Tensor, width: int, stride: int, name: str) ->
 
 def build(width: int = 224, height: int = 224) -> LayerTable:
     b = NetBuilder("resnet50", width, height)
-    x = b.conv(b.input(), 64, 7, stride=2, pad=3, name="conv1")
-    x = b.pool(x, 3, 2, pad=1, name="maxpool")
-    for stage, (width_c, blocks, stride) in enumerate(STAGES, start=1):
-        for i in range(blocks):
-            x = _bottleneck(b, x, width_c, stride if i == 0 else 1, f"layer{stage}.{i}")
+    x = stages(b, stem(b), STAGES, _bottleneck)
     x = b.global_pool(x, name="avgpool")
     b.fc(x, NUM_CLASSES, name="fc")
     return b.build()

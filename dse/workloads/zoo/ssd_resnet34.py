@@ -39,6 +39,7 @@ feature map is non-empty is 385 (``MIN_SIDE``); the model is trained and exporte
 """
 
 from dse.workloads.layers import LayerTable, NetBuilder, Tensor
+from dse.workloads.zoo.resnet_trunk import stages, stem
 
 NUM_CLASSES = 81  # 80 COCO classes + background
 ANCHORS = (4, 6, 6, 6, 4, 4)  # default boxes per location on each of the six sources
@@ -64,11 +65,7 @@ def _heads(b: NetBuilder, src: Tensor, anchors: int, i: int) -> None:
 
 def build(width: int = 1200, height: int = 1200) -> LayerTable:
     b = NetBuilder("ssd_resnet34", width, height)
-    x = b.conv(b.input(), 64, 7, stride=2, pad=3, name="conv1")
-    x = b.pool(x, 3, 2, pad=1, name="maxpool")
-    for stage, (width_c, blocks, stride) in enumerate(BACKBONE, start=1):
-        for i in range(blocks):
-            x = _basic_block(b, x, width_c, stride if i == 0 else 1, f"layer{stage}.{i}")
+    x = stages(b, stem(b), BACKBONE, _basic_block)
     # Each source's heads are scheduled as soon as the source exists (a valid topological order,
     # the one that minimises live activations; the PyTorch forward runs all extra blocks first).
     _heads(b, x, ANCHORS[0], 0)
