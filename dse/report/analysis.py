@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from dse.search import pareto as search_pareto
+
 # --- units -----------------------------------------------------------------------------------
 
 #: metric suffix -> (friendly name, unit, factor from the stored SI value)
@@ -121,14 +123,8 @@ def to_losses(values: np.ndarray, directions: list[str]) -> np.ndarray:
 
 def pareto_mask(losses: np.ndarray) -> np.ndarray:
     """(N,) bool: rows of an (N, M) loss matrix not dominated by another row (duplicates kept)."""
-    n = losses.shape[0]
-    keep = np.ones(n, bool)
-    for i in range(n):
-        if not keep[i]:
-            continue
-        dominated = np.all(losses[i] <= losses, axis=1) & np.any(losses[i] < losses, axis=1)
-        keep &= ~dominated
-    return keep
+    losses = np.asarray(losses, dtype=float)
+    return search_pareto.pareto_mask(losses, ["minimize"] * losses.shape[1])
 
 
 def normalize_losses(losses: np.ndarray, lo: np.ndarray | None = None, hi: np.ndarray | None = None) -> np.ndarray:
@@ -161,22 +157,8 @@ def staircase(x: np.ndarray, y: np.ndarray, x_min: bool = True, y_max: bool = Tr
 # --- hypervolume -----------------------------------------------------------------------------
 
 def hypervolume(losses: np.ndarray, ref: np.ndarray) -> float:
-    """Hypervolume dominated by (N, M) losses up to ``ref`` (M,), minimization.
-
-    The one place that calls Optuna's private ``optuna._hypervolume.compute_hypervolume``; points
-    not strictly better than ``ref`` in every objective are dropped first.
-    """
-    losses = np.asarray(losses, dtype=float)
-    if losses.size == 0:
-        return 0.0
-    losses = losses[np.all(losses < ref, axis=1)]
-    if losses.shape[0] == 0:
-        return 0.0
-    if losses.shape[1] == 1:
-        return float(ref[0] - losses[:, 0].min())
-    from optuna._hypervolume import compute_hypervolume
-
-    return float(compute_hypervolume(losses, np.asarray(ref, dtype=float), assume_pareto=False))
+    """Hypervolume dominated by (N, M) losses up to ``ref`` (M,), minimization."""
+    return search_pareto.hypervolume_of_losses(losses, ref)
 
 
 def hypervolume_history(trial_numbers: np.ndarray, losses: np.ndarray, feasible: np.ndarray,

@@ -251,8 +251,6 @@ def hypervolume(values, directions, ref_point=None, bounds=None) -> float:
         The normalized hypervolume (a float; 1.1^M at most with the default reference point).
         Rows that do not strictly dominate the reference point (or are not finite) add nothing.
     """
-    from optuna._hypervolume import compute_hypervolume  # private in Optuna 5: wrapped only here
-
     vals = np.asarray(values, dtype=np.float64)
     if vals.ndim != 2:
         raise ValueError(f"values must be (N, M), got shape {vals.shape}")
@@ -266,12 +264,26 @@ def hypervolume(values, directions, ref_point=None, bounds=None) -> float:
     ref = np.full(m, 1.1) if ref_point is None else np.asarray(ref_point, dtype=np.float64)
     if ref.shape != (m,):
         raise ValueError(f"ref_point must have {m} values, got shape {ref.shape}")
-    norm = norm[np.all(norm < ref, axis=1)]
-    if norm.shape[0] == 0:
+    return hypervolume_of_losses(norm, ref)
+
+
+def hypervolume_of_losses(losses, ref) -> float:
+    """Hypervolume dominated by (N, M) losses (every column minimized) up to ``ref`` (M,), in the
+    losses' own units. Rows not strictly better than ``ref`` in every column add nothing."""
+    from optuna._hypervolume import compute_hypervolume  # private in Optuna 5: wrapped only here
+
+    losses = np.asarray(losses, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if losses.size == 0:
         return 0.0
-    norm = norm[pareto_mask(norm, ["minimize"] * m)]
-    norm = np.unique(norm, axis=0)
-    return float(compute_hypervolume(norm, ref, assume_pareto=True))
+    losses = losses[np.all(np.isfinite(losses), axis=1) & np.all(losses < ref, axis=1)]
+    if losses.shape[0] == 0:
+        return 0.0
+    if losses.shape[1] == 1:
+        return float(ref[0] - losses[:, 0].min())
+    losses = np.unique(losses[pareto_mask(losses, ["minimize"] * losses.shape[1])], axis=0)
+    return float(compute_hypervolume(losses, ref, assume_pareto=True))
 
 
-__all__ = ["pareto_mask", "hypervolume", "normalize", "objective_bounds", "to_minimization"]
+__all__ = ["pareto_mask", "hypervolume", "hypervolume_of_losses", "normalize", "objective_bounds",
+           "to_minimization"]
