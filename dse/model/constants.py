@@ -13,7 +13,3 @@ def model_constants() -> dict[str, float]:
     with resources.files("dse.model").joinpath("constants.csv").open() as fh:
         return {row["key"]: float(row["value"]) for row in csv.DictReader(fh)}
 
-
-def constants_table() -> list[dict]:
-    with resources.files("dse.model").joinpath("constants.csv").open() as fh:
-        return list(csv.DictReader(fh))

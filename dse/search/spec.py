@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +142,6 @@ class StudySpec:
     source_path: Path | None = None
     source_text: str = ""
     description: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def directions(self) -> list[str]:

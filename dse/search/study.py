@@ -24,7 +24,7 @@ from dse.errors import UserError
 from dse.hardware import space as hwspace
 from dse.search.drivers import DriverRecord, live_driver_trials
 from dse.search.executors import make_executor
-from dse.search.spec import OBJECTIVES, StudySpec
+from dse.search.spec import StudySpec
 from dse.search.storage import (JOURNAL_NAME, corrupt_storage, describe_storage, make_results_dir,
                                 storage_errors, storage_for, sync_storage)
 
@@ -280,11 +280,6 @@ def write_study_copy(spec: StudySpec, out_dir: Path) -> None:
             shutil.copyfile(spec.source_path, out_dir / "study.toml")
     except OSError as err:
         raise UserError(f"results: cannot write {out_dir / 'study.toml'} ({err.strerror or err})") from None
-
-
-def study_summary_objectives(spec: StudySpec) -> list[dict]:
-    return [{"key": objective_column(o), "direction": o.direction, "unit": OBJECTIVES[o.metric][1],
-             "label": o.label} for o in spec.objectives]
 
 
 __all__ = ["run_study", "open_study", "RunResult", "objective_column", "constraint_values", "decode",

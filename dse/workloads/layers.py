@@ -39,16 +39,13 @@ class LayerTable:
     summed), ``live_elems`` (other activation elements alive across the layer), ``winograd_ok``
     (3x3, stride 1, dense convolution).
 
-    On-chip residency thresholds (see :meth:`NetBuilder.build`): ``out_keep_need_elems`` (L,)
-    float, the per-image SRAM (in elements) needed to keep the layer's output on chip for its whole
-    life (``inf`` for network outputs, which always go to DRAM); ``in_slot_elems`` (L, K) int and
-    ``in_slot_keep_need_elems`` (L, K) float, the same for each of the layer's K input slots
-    (unused slots have 0 elements; the network input is ``inf``: it arrives from DRAM).
     ``fused_into_prev`` (L,) bool: a residual add executed in the epilogue of the layer before
     it (one kernel: its time terms join that layer's before the max of the bounds).
 
-    Tensors (T of them, network input first): ``tensor_elems``, ``tensor_need_elems`` (as
-    above), ``tensor_readers`` (layers reading it), ``tensor_first``/``tensor_last`` (the layers
+    Tensors (T of them, network input first): ``tensor_elems``, ``tensor_need_elems`` (the
+    per-image SRAM, in elements, needed to keep the tensor on chip for its whole life; see
+    :meth:`NetBuilder.build`; ``inf`` for the network input and outputs, which live in DRAM),
+    ``tensor_readers`` (layers reading it), ``tensor_first``/``tensor_last`` (the layers
     of its life, producer to last reader); ``out_tensor`` (L,) and ``in_slot_tensor`` (L, K) (-1
     for unused slots) say which tensor each layer writes and reads.
     """
@@ -74,9 +71,6 @@ class LayerTable:
     out_elems: np.ndarray
     live_elems: np.ndarray
     winograd_ok: np.ndarray
-    out_keep_need_elems: np.ndarray
-    in_slot_elems: np.ndarray
-    in_slot_keep_need_elems: np.ndarray
     fused_into_prev: np.ndarray
     out_tensor: np.ndarray
     in_slot_tensor: np.ndarray
@@ -85,6 +79,21 @@ class LayerTable:
     tensor_readers: np.ndarray
     tensor_first: np.ndarray
     tensor_last: np.ndarray
+
+    @property
+    def out_keep_need_elems(self) -> np.ndarray:
+        """(L,) residency need of each layer's output tensor, elements per image."""
+        return self.tensor_need_elems[self.out_tensor]
+
+    @property
+    def in_slot_elems(self) -> np.ndarray:
+        """(L, K) elements of each input slot per image (0 for unused slots)."""
+        return np.where(self.in_slot_tensor >= 0, self.tensor_elems[self.in_slot_tensor], 0)
+
+    @property
+    def in_slot_keep_need_elems(self) -> np.ndarray:
+        """(L, K) residency need of each input slot's tensor (0 for unused slots)."""
+        return np.where(self.in_slot_tensor >= 0, self.tensor_need_elems[self.in_slot_tensor], 0.0)
 
     @property
     def label(self) -> str:
@@ -288,14 +297,7 @@ class NetBuilder:
                 need[tid] = 0.0
                 fused[producer + 1] = True
         k = max(len(t) for t in self._inputs)
-        in_slot = np.zeros((n, k), dtype=np.int64)
-        in_need = np.zeros((n, k), dtype=np.float64)
-        out_need = np.empty(n, dtype=np.float64)
         out_tid = {p: tid for tid, p in self._producer.items() if p >= 0}
-        for layer, tids in enumerate(self._inputs):
-            for j, tid in enumerate(tids):
-                in_slot[layer, j], in_need[layer, j] = self._elems[tid], need[tid]
-            out_need[layer] = need[out_tid[layer]]
         n_t = self._next_tid
         in_tensor = np.full((n, k), -1, dtype=np.int64)
         for layer, tids in enumerate(self._inputs):
@@ -315,7 +317,6 @@ class NetBuilder:
             name=np.array([r["name"] for r in self._rows], dtype=object),
             op=np.array([r["op"] for r in self._rows], dtype=np.int8),
             live_elems=live, winograd_ok=np.array([r["winograd_ok"] for r in self._rows], dtype=bool),
-            out_keep_need_elems=out_need, in_slot_elems=in_slot, in_slot_keep_need_elems=in_need,
             fused_into_prev=fused,
             **cols,
         )
