@@ -345,6 +345,17 @@ class AutoExecutor:
         if address:  # fail fast on a bad address, before any trial is asked
             probe_ray_cluster(address)
 
+    def _worth_ray(self, n: int) -> bool:
+        """Ray when a cluster address is given; else when the measured in-process cost of n
+        designs would give every worker at least half of its TASKS_PER_WORKER chunks of
+        MIN_TASK_S (unknown before the first batch, which therefore runs in-process)."""
+        if self._address:
+            return True
+        workers = self._workers or os.cpu_count() or 1
+        if self._cost_per_design_s is None or workers < 2:
+            return False
+        return self._cost_per_design_s * n >= MIN_TASK_S * workers * TASKS_PER_WORKER / 2
+
     @property
     def nodes_used(self) -> set[str]:
         """Ray node ids that ran chunks (empty while every batch ran in-process)."""
@@ -356,14 +367,11 @@ class AutoExecutor:
 
     def evaluate(self, columns, node_nm, technology, workloads):
         n = len(next(iter(columns.values())))
-        workers = self._workers or os.cpu_count() or 1
-        if self._cost_per_design_s is not None and workers > 1 or self._address:
-            expected = (self._cost_per_design_s or 0.0) * n
-            if self._address or expected >= MIN_TASK_S * workers * TASKS_PER_WORKER / 2:
-                if self._ray is None:
-                    self._ray = RayExecutor(self._address, self._workers)
-                self.last_choice = "ray"
-                return self._ray.evaluate(columns, node_nm, technology, workloads)
+        if self._worth_ray(n):
+            if self._ray is None:
+                self._ray = RayExecutor(self._address, self._workers)
+            self.last_choice = "ray"
+            return self._ray.evaluate(columns, node_nm, technology, workloads)
         start = time.perf_counter()
         out = self._local.evaluate(columns, node_nm, technology, workloads)
         self._cost_per_design_s = (time.perf_counter() - start) / max(n, 1)
