@@ -39,27 +39,44 @@ def _pid_alive(pid, pstart) -> bool:
     return pstart is None or now is None or now == pstart
 
 
-def live_driver_trials(study):
-    """Predicate: is this RUNNING trial in flight in a live driver (same host: its process exists;
-    other hosts: heartbeat younger than :data:`HEARTBEAT_GRACE_S`)?"""
+def _records(study) -> dict[str, dict]:
     try:
         attrs = study._storage.get_study_system_attrs(study._study_id)
     except Exception:  # noqa: BLE001 - an older or foreign storage: no driver records
-        return lambda t: False
+        return {}
+    return {k: r for k, r in attrs.items() if k.startswith(DRIVER_ATTR_PREFIX) and isinstance(r, dict)}
+
+
+def live_drivers(study, exclude_key: str | None = None) -> list[dict]:
+    """Records of the drivers still working on ``study`` (same host: their process exists; other
+    hosts: heartbeat younger than :data:`HEARTBEAT_GRACE_S`), this process's excluded."""
     host, now = socket.gethostname(), time.time()
-    numbers: set[int] = set()
-    asking: list[float] = []
-    for key, rec in attrs.items():
-        if not key.startswith(DRIVER_ATTR_PREFIX) or not isinstance(rec, dict):
+    out = []
+    for key, rec in _records(study).items():
+        if key == exclude_key:
             continue
         if rec.get("host") == host:
             alive = _pid_alive(rec.get("pid"), rec.get("pstart"))
         else:
             alive = now - float(rec.get("heartbeat") or 0) < HEARTBEAT_GRACE_S
         if alive:
-            numbers.update(n for n in rec.get("trials") or [] if isinstance(n, int))
-            if rec.get("asking_since"):
-                asking.append(float(rec["asking_since"]) - 1.0)
+            out.append(rec)
+    return out
+
+
+def describe_drivers(records: list[dict]) -> str:
+    """``host H pid P`` for each record, for messages naming who holds a study."""
+    return ", ".join(f"host {r.get('host', '?')} pid {r.get('pid', '?')}" for r in records) or "another process"
+
+
+def live_driver_trials(study):
+    """Predicate: is this RUNNING trial in flight in a live driver?"""
+    numbers: set[int] = set()
+    asking: list[float] = []
+    for rec in live_drivers(study):
+        numbers.update(n for n in rec.get("trials") or [] if isinstance(n, int))
+        if rec.get("asking_since"):
+            asking.append(float(rec["asking_since"]) - 1.0)
     since = min(asking) if asking else None
 
     def live(t) -> bool:

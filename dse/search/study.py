@@ -22,11 +22,11 @@ from optuna.trial import TrialState
 
 from dse.errors import UserError
 from dse.hardware import space as hwspace
-from dse.search.drivers import DriverRecord, live_driver_trials
+from dse.search.drivers import DriverRecord, describe_drivers, live_driver_trials, live_drivers
 from dse.search.executors import make_executor
 from dse.search.spec import StudySpec
-from dse.search.storage import (JOURNAL_NAME, corrupt_storage, describe_storage, make_results_dir,
-                                storage_errors, storage_for, sync_storage)
+from dse.search.storage import (JOURNAL_NAME, RunLock, check_storage_path, corrupt_storage, describe_storage, make_results_dir,
+                                storage_errors, storage_file, storage_for, sync_storage)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -176,21 +176,53 @@ class _Progress:
             self.bar.close()
 
 
+def _refuse_fresh(spec: StudySpec, where: str, holders: str) -> None:
+    raise UserError(f"--fresh: study {spec.name} in {where} is in use by a running `dse run` ({holders}); "
+                    "nothing was deleted: wait for it to finish or stop it, then rerun with --fresh")
+
+
+def _delete_for_fresh(spec: StudySpec, out_dir: Path, storage_url: str | None, where: str,
+                      lock: RunLock | None) -> None:
+    """Delete the stored study for ``--fresh``, refusing while another driver works on it."""
+    if lock is not None and not lock.try_exclusive():
+        holders = "another process"
+        try:
+            holders = describe_drivers(live_drivers(optuna.load_study(
+                study_name=spec.name, storage=storage_for(spec, out_dir, storage_url))))
+        except Exception:  # noqa: BLE001 - naming the holder is best effort; the refusal is not
+            pass
+        _refuse_fresh(spec, where, holders)
+    storage = storage_for(spec, out_dir, storage_url)
+    try:
+        existing = optuna.load_study(study_name=spec.name, storage=storage)
+    except KeyError:
+        return
+    live = live_drivers(existing)  # database servers have no lock file; drivers on other hosts
+    if live:
+        _refuse_fresh(spec, where, describe_drivers(live))
+    journal = storage_file(spec, out_dir, storage_url)
+    if journal is not None and isinstance(storage, optuna.storages.JournalStorage):
+        journal.unlink()
+    else:
+        optuna.delete_study(study_name=spec.name, storage=storage)
+
+
 def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, fresh: bool = False):
-    """Create or load the study; with ``fresh`` the old one is deleted first."""
+    """Create or load the study; with ``fresh`` the old one is deleted first.
+
+    While the returned study object lives, this process holds the storage's run lock shared
+    (file-backed storages), so a ``--fresh`` elsewhere refuses instead of deleting it under us."""
     make_results_dir(out_dir)
     where = describe_storage(spec, out_dir, storage_url)
+    check_storage_path(spec, out_dir, storage_url)
+    path = storage_file(spec, out_dir, storage_url)
+    lock = RunLock(path) if path is not None and path.parent.is_dir() else None
     with storage_errors(where), corrupt_storage(where):
         if fresh:
-            journal = out_dir / JOURNAL_NAME
-            if not (storage_url or spec.storage_url) and journal.exists():
-                journal.unlink()
+            _delete_for_fresh(spec, out_dir, storage_url, where, lock)
+        elif lock is not None:
+            lock.shared()
         storage = storage_for(spec, out_dir, storage_url)
-        if fresh and (storage_url or spec.storage_url):
-            try:
-                optuna.delete_study(study_name=spec.name, storage=storage)
-            except KeyError:
-                pass
         try:
             existing = optuna.load_study(study_name=spec.name, storage=storage)
             if [d.name.lower() for d in existing.directions] != spec.directions:
@@ -202,6 +234,10 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
         sampler = make_sampler(spec, spec.seed + n_existing)  # new seed on resume: no repeated generation
         study = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler,
                                     directions=spec.directions, load_if_exists=True)
+        if fresh and lock is not None:
+            lock.downgrade()
+        # The lock lives as long as the study handle (released with it, or when the process dies).
+        study._dse_run_lock = lock  # type: ignore[attr-defined]
         if study.user_attrs.get("dse_objectives") != [objective_column(o) for o in spec.objectives]:
             study.set_user_attr("dse_objectives", [objective_column(o) for o in spec.objectives])
         # Trials left RUNNING by a crash would distort NSGA-II generations and TPE's liar: fail them,
@@ -237,6 +273,8 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
     bar = _Progress(spec, done, progress)
     evaluated = 0
     record = DriverRecord(study)
+    with storage_errors(where, "cannot write to"):
+        record.write([], asking=False)  # from the start: a --fresh elsewhere can name this driver
     try:
         while done < spec.trials:
             k = min(spec.population, spec.trials - done)
@@ -244,6 +282,7 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
                 record.write([], asking=True)
                 trials = [study.ask(dists) for _ in range(k)]
                 record.write([t.number for t in trials], asking=False)
+            _check_params(trials, dists, where)
             columns, workloads = decode(spec, [t.params for t in trials])
             metrics = ex.evaluate(columns, spec.node_nm, spec.technology, workloads)
             cons = constraint_values(spec, metrics)
@@ -269,6 +308,14 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
         ex.close()
     return RunResult(spec, out_dir, study, evaluated, time.perf_counter() - start,
                      getattr(ex, "last_choice", ex.name), nodes_used=len(getattr(ex, "nodes_used", ())))
+
+
+def _check_params(trials, dists: dict, where: str) -> None:
+    """A trial is told only with every searched parameter: never a finished trial without them."""
+    for t in trials:
+        if set(t.params) != set(dists):
+            raise UserError(f"storage: trial {t.number} in {where} lost its parameters (another process "
+                            "changed the study while this run used it); stopped without finishing it")
 
 
 def write_study_copy(spec: StudySpec, out_dir: Path) -> None:
