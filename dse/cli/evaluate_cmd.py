@@ -10,9 +10,9 @@ per-layer table (cycles, time, bound, DRAM MB, utilization). Organisation: :func
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from dse import jsonsafe
 from dse.errors import UserError
 
 
@@ -165,7 +165,7 @@ def run(args) -> int:
     if args.json:
         if reports:
             summary["workloads"] = reports
-        json.dump(summary, sys.stdout, indent=2)
+        sys.stdout.write(jsonsafe.dumps(summary, indent=2))
         print()
     else:
         print(format_area_summary(summary, area_only=args.area_only))

@@ -15,7 +15,9 @@ def add_parser(sub):
     p = sub.add_parser("run", help="run or resume studies (Optuna search over the design space)",
                        description="Run studies one after another; rerunning resumes from the storage.")
     p.add_argument("studies", nargs="+", metavar="STUDY", help="study files (.toml) or folders of them")
-    p.add_argument("--trials", type=int, metavar="N", help="override search.trials")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="override search.trials: the study's total, counting other drivers' trials")
+    p.add_argument("--add-trials", type=int, metavar="N", help="run N trials more than the study has")
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: results/NAME/study.journal)")
     p.add_argument("--executor", choices=EXECUTORS, help="where to evaluate (default: the study's, auto)")
     p.add_argument("--ray-address", metavar="ADDR", help="join a Ray cluster (auto or HOST:PORT)")
@@ -47,10 +49,15 @@ def expand_study_paths(items: list[str]) -> list[Path]:
 def _overrides(spec, args):
     from dataclasses import replace
 
+    from dse.search.spec import MAX_TRIALS
+
     changes = {}
+    if args.trials is not None and args.add_trials is not None:
+        raise UserError("--add-trials: not allowed with --trials (one sets the total, the other adds to it)")
+    for flag, value in (("--trials", args.trials), ("--add-trials", args.add_trials)):
+        if value is not None and not 1 <= value <= MAX_TRIALS:
+            raise UserError(f"{flag}: {value} is outside 1..{MAX_TRIALS}")
     if args.trials is not None:
-        if args.trials < 1:
-            raise UserError(f"--trials: {args.trials} must be >= 1")
         changes["trials"] = args.trials
     if args.workers is not None:
         if args.workers < 0:
@@ -66,7 +73,8 @@ def run_one(path: Path, args) -> dict:
 
     spec = _overrides(load_study(path), args)
     result = run_study(spec, results_root=args.results, storage_url=args.storage, executor=args.executor,
-                       ray_address=args.ray_address, fresh=args.fresh, progress=not args.no_progress)
+                       ray_address=args.ray_address, fresh=args.fresh, progress=not args.no_progress,
+                       add_trials=args.add_trials)
     extra = {"seconds_this_run": round(result.seconds, 3), "evaluated_this_run": result.evaluated,
              "executor": result.executor, "ray_nodes_used": result.nodes_used, "study_file": str(path),
              "results_dir": str(result.out_dir)}

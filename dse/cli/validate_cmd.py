@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+
+from dse import jsonsafe
 
 
 def add_parser(sub):
@@ -41,7 +42,7 @@ def run(args) -> int:
 
     result = validate()
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(jsonsafe.dumps(result, indent=2))
     else:
         print(format_report(result))
     return 0

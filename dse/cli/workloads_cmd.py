@@ -6,11 +6,11 @@ listed workload as a weight-free ONNX graph for other tools.
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from pathlib import Path
 
+from dse import jsonsafe
 from dse.errors import UserError
 from dse.workloads.layers import LayerTable
 from dse.workloads.onnx_export import export_onnx
@@ -96,7 +96,7 @@ def run(args) -> int:
         return 0
     rows = [summarize(table) for table in tables]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(jsonsafe.dumps(rows, indent=2))
     else:
         print(format_table(rows))
     return 0

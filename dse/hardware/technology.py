@@ -187,17 +187,49 @@ class Technology:
         return (load_technology, (self.node_nm, dict(self.overrides)))
 
 
+@lru_cache(maxsize=1)
+def override_domains() -> pd.DataFrame:
+    """``catalog/override_domains.csv``: the physical domain of each overridable constant, matched
+    by ``key:NAME``, ``suffix:S``, ``prefix:P`` (first match in that order of rows) or else by
+    ``unit:U``; columns ``low``, ``low_inclusive`` (yes/no), ``high`` (catalog units), ``reason``."""
+    with (_catalog_dir() / "override_domains.csv").open() as fh:
+        rows = pd.read_csv(fh, dtype={"match": str, "low_inclusive": str, "reason": str},
+                           keep_default_na=False)
+    rows["low"] = rows["low"].astype(float)
+    rows["high"] = rows["high"].astype(float)
+    return rows
+
+
+def override_domain(key: str, unit: str) -> tuple[float, bool, float, str]:
+    """(low, low inclusive, high, reason) of catalog constant ``key`` with catalog unit ``unit``."""
+    rows = override_domains()
+    for row in rows.itertuples(index=False):
+        kind, _, text = row.match.partition(":")
+        if ((kind == "key" and key == text) or (kind == "suffix" and key.endswith(text))
+                or (kind == "prefix" and key.startswith(text))):
+            return row.low, row.low_inclusive == "yes", row.high, row.reason
+    for row in rows.itertuples(index=False):
+        if row.match == f"unit:{unit}":
+            return row.low, row.low_inclusive == "yes", row.high, row.reason
+    raise KeyError(f"catalog/override_domains.csv has no domain for {key} (unit {unit})")
+
+
+def _num(x: float) -> str:
+    """A limit or value as typed (no rounding: ``0.19999`` never prints as ``0.2``)."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else repr(float(x))
+
+
 def _check_override(key: str, raw, unit: str, field_prefix: str) -> float:
     name = f"{field_prefix}{key}"
     if isinstance(raw, bool) or not isinstance(raw, (int, float, np.integer, np.floating)):
         raise UserError(f"{name}: {raw!r} is not a number (unit {unit})")
     val = float(raw)
-    if not math.isfinite(val) or val < 0:
-        raise UserError(f"{name}: {raw!r} must be a finite number >= 0 (unit {unit})")
-    if unit == "fraction" and val > 1:
-        raise UserError(f"{name}: {raw!r} must be between 0 and 1 (a fraction)")
-    if key == "area_overhead_fraction" and val >= 1:
-        raise UserError(f"{name}: {raw!r} must be below 1 (fraction of the die)")
+    low, inclusive, high, reason = override_domain(key, unit)
+    if not math.isfinite(val) or val < low or (val == low and not inclusive) or val > high:
+        lower = f"{_num(low)} <=" if inclusive else f"{_num(low)} <"
+        shown = _num(val) if math.isfinite(val) else repr(raw)
+        raise UserError(f"{name}: {shown} is outside "
+                        f"{lower} value <= {_num(high)} {unit} ({reason})")
     if unit == "flag" and val not in (0.0, 1.0):
         raise UserError(f"{name}: {raw!r} must be 0 or 1")
     return val

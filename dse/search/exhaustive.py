@@ -39,7 +39,6 @@ Pareto front as a DataFrame) as extra attributes.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -51,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dse import jsonsafe
 from dse.errors import UserError
 from dse.hardware import space as hwspace
 from dse.search.pareto import pareto_mask
@@ -349,7 +349,7 @@ def run_exhaustive(spec, results_root: Path | str = "results", executor: str | N
                        f"feasible designs only (space above {full_table_max:,} designs)"),
         "results_dir": str(out_dir),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / "summary.json").write_text(jsonsafe.dumps(summary, indent=2) + "\n")
     return RunResult(spec, out_dir, None, evaluated, seconds, used, summary=summary, front=front)
 
 

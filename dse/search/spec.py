@@ -78,6 +78,8 @@ SEARCH_DEFAULTS = {"sampler": "nsga2", "trials": 1024, "population": 64, "seed":
 EXECUTION_DEFAULTS = {"executor": "auto", "workers": 0, "ray_address": ""}
 #: Upper bound on trials per study: beyond this, exhaustive enumeration is the right tool.
 MAX_TRIALS = 1_000_000
+#: Largest seed numpy's generators (and so Optuna's samplers) accept: 2^32 - 1.
+MAX_SEED = 2**32 - 1
 MS = 1e-3
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -376,6 +378,8 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
     if population < 2:
         _fail("search.population", f"{population} is below 2")
     seed = _number(search["seed"], "search.seed", integer=True, allow_zero=True)
+    if seed > MAX_SEED:
+        _fail("search.seed", f"{seed} is outside 0..{MAX_SEED} (the samplers' seed range)")
     if not searched and not any(w.batch_domain for w in workloads):
         _fail("space", "nothing to search: give at least one parameter a range or a list of values "
               "(e.g. cores = [1, 64]); to score one design use `dse evaluate --design FILE.toml`")

@@ -429,9 +429,16 @@ def corrupt_storage(where: str):
         yield
     except UserError:
         raise
-    except ValueError as err:  # json.JSONDecodeError, "Invalid log format."
+    except json.JSONDecodeError as err:
         raise UserError(f"storage: cannot read {where} (corrupted: {str(err).splitlines()[0]}); "
-                        "move it away, or run with --fresh to start over") from None
+                        "move it away to keep it, or run with --fresh to start over") from None
+    except ValueError as err:
+        text = (str(err).splitlines() or [type(err).__name__])[0]
+        if "log format" in text.lower():  # Optuna's journal reader: a record of the wrong shape
+            raise UserError(f"storage: cannot read {where} (corrupted: {text}); "
+                            "move it away to keep it, or run with --fresh to start over") from None
+        # Anything else is not corruption: never advise deleting the study for it.
+        raise UserError(f"storage: cannot use {where} ({text})") from None
 
 
 def make_results_dir(out_dir: Path) -> None:

@@ -24,7 +24,8 @@ from dse.errors import UserError
 from dse.hardware import space as hwspace
 from dse.search.drivers import DriverRecord, describe_drivers, live_driver_trials, live_drivers
 from dse.search.executors import make_executor
-from dse.search.spec import StudySpec
+from dse.search.fingerprint import FINGERPRINT_ATTR, check_fingerprint, study_fingerprint
+from dse.search.spec import MAX_SEED, StudySpec
 from dse.search.storage import (JOURNAL_NAME, RunLock, check_storage_path, corrupt_storage, describe_storage, make_results_dir,
                                 storage_errors, storage_file, storage_for, sync_storage)
 
@@ -146,7 +147,7 @@ def _finite(x: float, fallback: float) -> float:
 class _Progress:
     """tqdm bar: trials done, feasible count, best value per objective, time left."""
 
-    def __init__(self, spec: StudySpec, done: int, enabled: bool):
+    def __init__(self, spec: StudySpec, done: int, enabled: bool, total: int | None = None):
         self.enabled = enabled
         self.feasible = 0
         self.best: list[float | None] = [None] * len(spec.objectives)
@@ -154,7 +155,7 @@ class _Progress:
         if enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=spec.trials, initial=done, unit="trial", desc=spec.name,
+            self.bar = tqdm(total=total or spec.trials, initial=done, unit="trial", desc=spec.name,
                             file=sys.stderr, dynamic_ncols=True)
 
     def update(self, n: int, values: np.ndarray, feasible: np.ndarray) -> None:
@@ -231,13 +232,16 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
             n_existing = len(existing.trials)
         except KeyError:
             n_existing = 0
-        sampler = make_sampler(spec, spec.seed + n_existing)  # new seed on resume: no repeated generation
+        # A new seed on resume (no repeated generation), kept inside the samplers' seed range.
+        sampler = make_sampler(spec, (spec.seed + n_existing) % (MAX_SEED + 1))
         study = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler,
                                     directions=spec.directions, load_if_exists=True)
         if fresh and lock is not None:
             lock.downgrade()
         # The lock lives as long as the study handle (released with it, or when the process dies).
         study._dse_run_lock = lock  # type: ignore[attr-defined]
+        if check_fingerprint(spec, study._storage.get_study_system_attrs(study._study_id).get(FINGERPRINT_ATTR), where):
+            study._storage.set_study_system_attr(study._study_id, FINGERPRINT_ATTR, study_fingerprint(spec))
         if study.user_attrs.get("dse_objectives") != [objective_column(o) for o in spec.objectives]:
             study.set_user_attr("dse_objectives", [objective_column(o) for o in spec.objectives])
         # Trials left RUNNING by a crash would distort NSGA-II generations and TPE's liar: fail them,
@@ -252,8 +256,9 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
 
 def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url: str | None = None,
               executor: str | None = None, ray_address: str | None = None, fresh: bool = False,
-              progress: bool = True, executor_obj=None) -> RunResult:
-    """Run (or resume) a study until it has ``spec.trials`` complete trials."""
+              progress: bool = True, executor_obj=None, add_trials: int | None = None) -> RunResult:
+    """Run (or resume) a study until it has ``spec.trials`` complete trials in all (counting the
+    trials of other drivers sharing the storage), or ``add_trials`` more than it had."""
     if spec.sampler == "exhaustive":
         from dse.search.exhaustive import run_exhaustive
 
@@ -269,19 +274,30 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
     objective_cols = [objective_column(o) for o in spec.objectives]
     # A non-finite objective (e.g. a zero bandwidth override) ranks last, never best.
     worst = [-1e300 if o.direction == "maximize" else 1e300 for o in spec.objectives]
-    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    bar = _Progress(spec, done, progress)
+    done = _count(study, TrialState.COMPLETE)
+    target = spec.trials if add_trials is None else done + add_trials
+    bar = _Progress(spec, done, progress, target)
     evaluated = 0
     record = DriverRecord(study)
     with storage_errors(where, "cannot write to"):
         record.write([], asking=False)  # from the start: a --fresh elsewhere can name this driver
     try:
-        while done < spec.trials:
-            k = min(spec.population, spec.trials - done)
+        while True:
+            with storage_errors(where):
+                # The study's total, as users read --trials: other drivers' finished and in-flight
+                # trials count (dead drivers' RUNNING trials were failed when the study opened).
+                active = _count(study, TrialState.COMPLETE, TrialState.RUNNING)
+            if active >= target:
+                break
+            k = min(spec.population, target - active)
             with storage_errors(where, "cannot write to"):
                 record.write([], asking=True)
                 trials = [study.ask(dists) for _ in range(k)]
                 record.write([t.number for t in trials], asking=False)
+                trials = _drop_surplus(study, trials, target)
+            if not trials:
+                break
+            k = len(trials)
             _check_params(trials, dists, where)
             columns, workloads = decode(spec, [t.params for t in trials])
             metrics = ex.evaluate(columns, spec.node_nm, spec.technology, workloads)
@@ -308,6 +324,31 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
         ex.close()
     return RunResult(spec, out_dir, study, evaluated, time.perf_counter() - start,
                      getattr(ex, "last_choice", ex.name), nodes_used=len(getattr(ex, "nodes_used", ())))
+
+
+def _count(study, *states: TrialState) -> int:
+    """Trials of ``study`` in any of ``states``."""
+    return study._storage.get_n_trials(study._study_id, states)
+
+
+def _drop_surplus(study, trials: list, target: int) -> list:
+    """Under concurrent drivers, the trials just asked may take the study past ``target``. Keep a
+    trial only if fewer than ``target`` finished or running trials precede it (by trial number, the
+    order every driver sees alike); the rest are failed before evaluation, marked as surplus."""
+    active = _count(study, TrialState.COMPLETE, TrialState.RUNNING)
+    if active <= target:
+        return trials
+    numbers = sorted(t.number for t in study.get_trials(deepcopy=False,
+                                                       states=(TrialState.COMPLETE, TrialState.RUNNING)))
+    rank = {n: i for i, n in enumerate(numbers)}
+    keep = []
+    for t in trials:
+        if rank.get(t.number, target) < target:
+            keep.append(t)
+        else:
+            study._storage.set_trial_system_attr(t._trial_id, "dse_surplus", True)
+            study.tell(t, state=TrialState.FAIL)
+    return keep
 
 
 def _check_params(trials, dists: dict, where: str) -> None:

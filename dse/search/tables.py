@@ -7,7 +7,8 @@ constraint columns ``constraint:NAME`` as relative budget violations (feasible w
 
 from __future__ import annotations
 
-import json
+
+from dse import jsonsafe
 from pathlib import Path
 
 import numpy as np
@@ -72,5 +73,5 @@ def write_tables(study: optuna.Study, out_dir: Path, extra_summary: dict | None 
             idx = feas[col].idxmax() if direction == "maximize" else feas[col].idxmin()
             summary["best"][col] = {"value": float(feas.loc[idx, col]), "trial": int(feas.loc[idx, "trial"])}
     summary.update(extra_summary or {})
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / "summary.json").write_text(jsonsafe.dumps(summary, indent=2) + "\n")
     return summary
