@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -126,3 +127,171 @@ def test_a_replaced_journal_is_never_written(tmp_path):
     with pytest.raises(UserError, match="deleted|replaced"):
         study.ask()
     assert journal.read_bytes() == b""
+
+
+def _run(study: Path, *flags: str, results: Path | None = None) -> subprocess.CompletedProcess:
+    results = results or study.parent / "results"
+    return run_cli("run", str(study), "--no-report", "--no-progress", "--results", str(results), *flags)
+
+
+def test_resuming_a_different_study_is_refused_naming_what_changed(tmp_path):
+    study = _study_file(tmp_path, trials=16)
+    assert _run(study).returncode == 0
+    journal = tmp_path / "results" / "s" / "study.journal"
+    size = journal.stat().st_size
+    original = study.read_text()
+    for edit, named in [(lambda t: t.replace("node_nm = 16", "node_nm = 7"), "node_nm: 16 -> 7"),
+                        (lambda t: t.replace("area_mm2 = 100", "area_mm2 = 50"), "budgets changed"),
+                        (lambda t: t.replace("cores = [1, 64]", "cores = [1, 32]"), "space changed")]:
+        study.write_text(edit(original))
+        res = _run(study)
+        assert res.returncode == 2, res.stderr
+        assert named in res.stderr and "another `name`" in res.stderr and "Traceback" not in res.stderr
+        assert journal.stat().st_size == size  # nothing was written to the stored study
+    # What does not define the study (trials, seed, sampler settings) resumes it.
+    study.write_text(original.replace("trials = 16", "trials = 32").replace("seed = 1", "seed = 5"))
+    res = _run(study)
+    assert res.returncode == 0, res.stderr
+    assert "32 trials" in res.stdout
+
+
+@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+def test_trials_is_the_total_under_concurrent_drivers(tmp_path, storage):
+    extra = "" if storage == "journal" else f'\n[storage]\nurl = "sqlite:///{tmp_path / "s.db"}"\n'
+    study = _study_file(tmp_path, trials=48, extra=extra)
+    procs = [subprocess.Popen([sys.executable, "-m", "dse.cli.main", "run", str(study), "--no-report",
+                               "--no-progress", "--results", str(tmp_path / "results")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    spec = load_study(study)
+    st = optuna.load_study(study_name="s", storage=storage_for(spec, tmp_path / "results" / "s"))
+    assert len(st.get_trials(states=(TrialState.COMPLETE,))) == 48
+    assert not st.get_trials(states=(TrialState.RUNNING,))
+    # --add-trials adds to what the study has.
+    res = _run(study, "--add-trials", "16")
+    assert res.returncode == 0, res.stderr
+    assert len(st.get_trials(states=(TrialState.COMPLETE,))) == 64
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--trials", "2000000"), "--trials: 2000000 is outside 1..1000000"),
+    (("--add-trials", "0"), "--add-trials: 0 is outside 1..1000000"),
+    (("--trials", "8", "--add-trials", "8"), "--add-trials: not allowed with --trials"),
+])
+def test_trial_flags_are_checked(tmp_path, flags, message):
+    res = _run(_study_file(tmp_path, trials=8), *flags)
+    assert res.returncode == 2 and message in res.stderr
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_seed_range_is_checked_when_the_study_is_read(tmp_path):
+    study = _study_file(tmp_path, trials=8)
+    study.write_text(study.read_text().replace("seed = 1", f"seed = {2**32}"))
+    res = _run(study)
+    assert res.returncode == 2 and "search.seed: 4294967296 is outside 0..4294967295" in res.stderr
+    study.write_text(study.read_text().replace(f"seed = {2**32}", f"seed = {2**32 - 1}"))
+    assert _run(study).returncode == 0
+    res = _run(study, "--trials", "16")  # the resume offsets the seed past 2^32 - 1: wrapped
+    assert res.returncode == 0, res.stderr
+    assert "corrupt" not in res.stderr
+
+
+@pytest.mark.parametrize("key, value, allowed", [
+    ("dram_lpddr4_efficiency", "0", "0 < value <= 1 fraction"),
+    ("dram_lpddr4_bw_per_channel", "0", "0 < value <= 100000 GB/s"),
+    ("layer_overhead_s", "1e308", "0 <= value <= 1 s"),
+])
+def test_degenerate_technology_overrides_are_refused(tmp_path, key, value, allowed):
+    study = _study_file(tmp_path, trials=8, extra=f"\n[technology]\n{key} = {value}\n")
+    res = _run(study)
+    assert res.returncode == 2 and f"technology.{key}" in res.stderr and allowed in res.stderr
+
+
+def test_json_output_is_strict_json(tmp_path):
+    import json
+
+    from dse import jsonsafe
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+
+    assert strict(jsonsafe.dumps({"a": float("nan"), "b": [np.float64("inf"), np.int64(3)]})) == {
+        "a": None, "b": [None, 3]}
+    res = run_cli("evaluate", "--preset", "t4", "--workload", "resnet50", "--json")
+    assert res.returncode == 0, res.stderr
+    strict(res.stdout)
+
+
+def test_non_image_onnx_model_in_a_study_file(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"], name="fc1"), helper.make_node("Relu", ["m"], ["y"])]
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])],
+                              [numpy_helper.from_array(np.zeros((256, 64), np.float32), "w")])
+    onnx.save(helper.make_model(graph), str(tmp_path / "mlp.onnx"))
+    study = tmp_path / "mlp.toml"
+    study.write_text('node_nm = 16\n[[workloads]]\nonnx = "mlp.onnx"\n[space]\ncores = [1, 4]\n'
+                     '[[objectives]]\nmetric = "area"\n[search]\ntrials = 4\npopulation = 4\n'
+                     '[execution]\nexecutor = "local"\n')
+    res = _run(study)
+    assert res.returncode == 0, res.stderr
+    assert "4 trials" in res.stdout
+
+
+def test_storage_paths_are_relative_to_the_study_file(tmp_path):
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    study = _study_file(folder, trials=8, extra='\n[storage]\nurl = "journal:my.journal"\n')
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    res = subprocess.run([sys.executable, "-m", "dse.cli.main", "run", str(study), "--no-report",
+                          "--no-progress", "--results", str(tmp_path / "results")],
+                         cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert (folder / "my.journal").exists() and not (elsewhere / "my.journal").exists()
+
+
+def test_report_never_creates_a_storage_and_reports_write_errors_in_one_line(tmp_path):
+    study = _study_file(tmp_path, trials=8, extra=f'\n[storage]\nurl = "sqlite:///{tmp_path / "s.db"}"\n')
+    assert _run(study).returncode == 0
+    out = tmp_path / "results" / "s"
+    (tmp_path / "s.db").rename(tmp_path / "moved.db")
+    for name in ("trials.parquet", "exhaustive.parquet"):
+        (out / name).unlink(missing_ok=True)
+    res = run_cli("report", str(out))
+    assert res.returncode == 2 and "does not exist" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "s.db").exists()
+    # A folder the report cannot write into (a file where its figures folder goes): one line.
+    (tmp_path / "moved.db").rename(tmp_path / "s.db")
+    (out / "figures").mkdir(exist_ok=True)
+    import shutil
+
+    shutil.rmtree(out / "figures")
+    (out / "figures").write_text("in the way")
+    res = run_cli("report", str(out))
+    assert res.returncode == 2 and "Traceback" not in res.stderr and res.stderr.count("\n") == 1
+
+
+def test_summary_directions_are_checked_and_nan_objectives_do_not_break_the_report(tmp_path):
+    import json
+
+    import pandas as pd
+
+    study = _study_file(tmp_path, trials=16)
+    assert _run(study).returncode == 0
+    out = tmp_path / "results" / "s"
+    (out / "study.journal").unlink()  # the report falls back to trials.parquet + summary.json
+    summary = json.loads((out / "summary.json").read_text())
+    column = summary["objectives"][0]["column"]
+    table = pd.read_parquet(out / "trials.parquet")
+    table.loc[table.index[:3], column] = float("nan")
+    table.to_parquet(out / "trials.parquet")
+    res = run_cli("report", str(out))
+    assert res.returncode == 0, res.stderr
+    summary["objectives"][0]["direction"] = "upwards"
+    (out / "summary.json").write_text(json.dumps(summary))
+    res = run_cli("report", str(out))
+    assert res.returncode == 2 and "direction 'upwards' is not maximize or minimize" in res.stderr

@@ -108,3 +108,22 @@ def test_wrong_postgres_password_is_one_line(pg_url, tmp_path):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dse: error:"), res.stderr
     assert "not-the-password" not in res.stderr  # no password in messages
+
+
+def test_concurrent_drivers_end_at_the_studys_total(pg_url, tmp_path):
+    """Two drivers with --trials 48 on one PostgreSQL study end at 48 trials, not 96; a --fresh
+    while they run is refused (database servers have no lock file: the driver records decide)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    name = f"conc_{uuid.uuid4().hex[:8]}"
+    study = _study(tmp_path, name, trials=48, population=16)
+    args = ["run", str(study), "--storage", pg_url, "--no-report", "--no-progress", "--results",
+            str(tmp_path / "results"), "--executor", "local"]
+    procs = [subprocess.Popen([sys.executable, "-m", "dse.cli.main", *args], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    st = optuna.load_study(study_name=name, storage=pg_url)
+    assert len(st.get_trials(states=(TrialState.COMPLETE,))) == 48
+    assert not st.get_trials(states=(TrialState.RUNNING,))

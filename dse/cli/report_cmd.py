@@ -16,8 +16,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    from dse.errors import UserError
     from dse.report.html import build_report
 
-    path = build_report(args.results_dir)
+    try:
+        path = build_report(args.results_dir)
+    except OSError as err:  # a read-only or full folder: the study itself is untouched
+        where = err.filename or args.results_dir
+        raise UserError(f"report: cannot write {where} ({err.strerror or err}); make the folder "
+                        "writable or free some space, then rerun `dse report`") from None
     print(f"report: {path}")
     return 0

@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dse.errors import UserError
@@ -157,6 +158,9 @@ def _table_with_summary(path: Path, what: str, summary: dict | None, summary_pat
         directions = [str(o["direction"]) for o in summary["objectives"]]
     except (KeyError, TypeError):
         raise UserError(f"{summary_path}: corrupt summary file (objectives need column and direction)") from None
+    for d in directions:
+        if d not in ("maximize", "minimize"):
+            raise UserError(f"{summary_path}: objectives: direction {d!r} is not maximize or minimize")
     return table, objectives, directions
 
 
@@ -197,7 +201,7 @@ def load_results(results_dir: str | Path) -> Results:
     elif spec is not None and spec.storage_url and not parquet.exists():
         from dse.search.storage import storage_for
 
-        storage, where = storage_for(spec, out_dir), spec.storage_url
+        storage, where = storage_for(spec, out_dir, create=False), spec.storage_url  # never creates one
 
     if storage is not None:
         name, trials, objectives, directions = _from_storage(storage, name, where)
@@ -225,6 +229,13 @@ def load_results(results_dir: str | Path) -> Results:
         if missing:
             raise UserError(f"{source}: objective column {missing[0]!r} is not among the stored metrics")
         trials = trials.sort_values("trial").reset_index(drop=True)
+        values = trials[objectives].apply(pd.to_numeric, errors="coerce")
+        broken = ~np.isfinite(values.to_numpy(dtype=float)).all(axis=1)
+        if broken.any():  # an edited or damaged table: such a design can be no answer
+            trials[objectives] = values
+            trials.loc[broken, "feasible"] = False
+            notes.append(f"{int(broken.sum())} trials have a missing or non-finite objective value; "
+                         "they are counted as infeasible")
     if not objectives:
         raise UserError(f"{source}: the study records no objectives (user attribute dse_objectives)")
 

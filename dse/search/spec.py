@@ -203,6 +203,23 @@ def _string(value, path: str) -> str:
     return value
 
 
+def _relative_storage(url: str, base_dir: Path | None) -> str:
+    """A journal or SQLite file named in a study file is relative to the study file (as ONNX paths
+    are), not to the shell's folder; database URLs and absolute paths are kept."""
+    if base_dir is None or not url:
+        return url
+    if url.startswith("sqlite:///"):
+        db = url.removeprefix("sqlite:///")
+        if db and db != ":memory:" and not Path(db).is_absolute():
+            return f"sqlite:///{(base_dir / db).resolve()}"
+        return url
+    if url.startswith("journal:") or url.endswith(".journal"):
+        prefix = "journal:" if url.startswith("journal:") else ""
+        path = Path(url.removeprefix("journal:"))
+        return url if path.is_absolute() else f"{prefix}{(base_dir / path).resolve()}"
+    return url
+
+
 def _onnx_workload(item: dict, p: str, base_dir: Path | None) -> tuple[str, list[str]]:
     """An ONNX workload ``{onnx = "models/net.onnx", resolution = "1920x1080"}``: its label
     (``/abs/path/net.onnx@WxH``, which every process can load) and the names it may be called by."""
@@ -215,6 +232,11 @@ def _onnx_workload(item: dict, p: str, base_dir: Path | None) -> tuple[str, list
         path = base_dir / path
     table = load_onnx_workload(str(path.resolve()), res, field=f"{p}.onnx")
     label = f"{path.resolve()}@{table.width}x{table.height}"
+    if res is None:
+        try:  # the label must load again in every process: with a resolution for image models...
+            load_onnx_workload(label.rsplit("@", 1)[0], f"{table.width}x{table.height}", field=f"{p}.onnx")
+        except UserError:  # ...and without one for non-image inputs (rank 2, e.g. an MLP)
+            label = str(path.resolve())
     return label, [given, f"{given}@{table.width}x{table.height}", table.label, Path(given).stem]
 
 
@@ -396,7 +418,8 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
 
     storage = _table(data.get("storage", {}), "storage")
     _check_keys(storage, {"url"}, "storage")
-    storage_url = _string(storage.get("url", ""), "storage.url")
+    storage_url = _relative_storage(_string(storage.get("url", ""), "storage.url"),
+                                    source_path.parent if source_path else None)
 
     technology = _table(data.get("technology", {}), "technology")
     tech_over = {}

@@ -389,7 +389,8 @@ def storage_for(spec: StudySpec, out_dir: Path, url: str | None = None, create: 
         try:
             import sqlalchemy
 
-            storage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": timeout}})
+            storage = _create_rdb(lambda: RDBStorage(url, engine_kwargs={"connect_args": {"timeout": timeout}}),
+                                  None if str(db) in ("", ":memory:") else db)
             sqlalchemy.event.listen(storage.engine, "connect", _pragmas)
             return storage
         except Exception as err:  # SQLAlchemy/optuna raise many types for a bad database
@@ -401,7 +402,7 @@ def storage_for(spec: StudySpec, out_dir: Path, url: str | None = None, create: 
         from optuna.storages import RDBStorage
 
         try:
-            return RDBStorage(url, heartbeat_interval=None)
+            return _create_rdb(lambda: RDBStorage(url, heartbeat_interval=None), None)
         except Exception as err:
             raise UserError(f"{field}: cannot connect to {describe_storage(spec, out_dir, url)} "
                             f"({_root_message(err)})") from None
@@ -415,6 +416,32 @@ def storage_for(spec: StudySpec, out_dir: Path, url: str | None = None, create: 
             return _journal(path)
     raise UserError(f"{field}: {url!r} is not a journal file path (*.journal), sqlite:///, "
                     "postgresql:// or mysql:// URL")
+
+
+#: How often a database whose schema another driver is creating at the same moment is retried.
+SCHEMA_RACE_RETRIES = 5
+
+
+def _create_rdb(make, db_file: Path | None):
+    """An RDBStorage, whose first use creates the schema. Two drivers starting together on a new
+    database race to create it (one fails on a duplicate ``alembic_version`` row or table): an
+    SQLite file is serialised by a lock beside it; a server is retried once the other has won."""
+    for attempt in range(SCHEMA_RACE_RETRIES):
+        try:
+            if db_file is None:
+                return make()
+            fd = os.open(str(db_file) + ".init.lock", os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                return make()
+            finally:
+                os.close(fd)
+        except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many types
+            text = _root_message(err).lower()
+            race = "alembic_version" in text or "already exists" in text or "unique constraint" in text
+            if not race or attempt == SCHEMA_RACE_RETRIES - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _require(path: Path, create: bool, field: str) -> None:

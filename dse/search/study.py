@@ -177,6 +177,10 @@ class _Progress:
             self.bar.close()
 
 
+def _system_attrs(study) -> dict:
+    return study._storage.get_study_system_attrs(study._study_id)
+
+
 def _refuse_fresh(spec: StudySpec, where: str, holders: str) -> None:
     raise UserError(f"--fresh: study {spec.name} in {where} is in use by a running `dse run` ({holders}); "
                     "nothing was deleted: wait for it to finish or stop it, then rerun with --fresh")
@@ -229,9 +233,10 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
             if [d.name.lower() for d in existing.directions] != spec.directions:
                 raise UserError(f"objectives: the stored study {spec.name} has other objectives; "
                                 "run with --fresh to start over")
+            record_fingerprint = check_fingerprint(spec, _system_attrs(existing).get(FINGERPRINT_ATTR), where)
             n_existing = len(existing.trials)
         except KeyError:
-            n_existing = 0
+            n_existing, record_fingerprint = 0, True
         # A new seed on resume (no repeated generation), kept inside the samplers' seed range.
         sampler = make_sampler(spec, (spec.seed + n_existing) % (MAX_SEED + 1))
         study = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler,
@@ -240,7 +245,7 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
             lock.downgrade()
         # The lock lives as long as the study handle (released with it, or when the process dies).
         study._dse_run_lock = lock  # type: ignore[attr-defined]
-        if check_fingerprint(spec, study._storage.get_study_system_attrs(study._study_id).get(FINGERPRINT_ATTR), where):
+        if record_fingerprint:
             study._storage.set_study_system_attr(study._study_id, FINGERPRINT_ATTR, study_fingerprint(spec))
         if study.user_attrs.get("dse_objectives") != [objective_column(o) for o in spec.objectives]:
             study.set_user_attr("dse_objectives", [objective_column(o) for o in spec.objectives])
