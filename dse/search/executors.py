@@ -13,6 +13,7 @@ batch costs enough to give every worker a few such chunks.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -266,6 +267,10 @@ def _current_gcs_address() -> str:
         return ""
 
 
+#: While waiting for a cluster's tasks, how often (s) the head is checked, and its TCP timeout.
+HEAD_CHECK_S = 2.0
+
+
 class RayExecutor:
     """Ships chunks of designs to Ray tasks (local Ray by default, or a cluster address).
 
@@ -298,6 +303,7 @@ class RayExecutor:
                 where = _flag(address) if address else "execution.executor: a local Ray"
                 first = str(err).splitlines()[0] if str(err) else type(err).__name__
                 raise UserError(f"{where}: cannot start or join Ray ({first})") from None
+        self._gcs = resolved  # "host:port" of the cluster's head, "" for a local Ray
         self._workers = 0 if resolved else workers
         self.workers = self._cluster_workers()
         self._remote = ray.remote(max_retries=max_retries, retry_exceptions=False,
@@ -313,6 +319,7 @@ class RayExecutor:
     def evaluate(self, columns, node_nm: int, technology, workloads: Workloads, n_chunks: int | None = None):
         """Evaluate (D,) columns in ``n_chunks`` tasks (default: a few per cluster CPU)."""
         n = len(next(iter(columns.values())))
+        self._check_head()  # before any call that needs the head (Ray waits a minute for it)
         if n_chunks is None:
             self.workers = self._cluster_workers()
             n_chunks = self.workers * TASKS_PER_WORKER
@@ -322,10 +329,43 @@ class RayExecutor:
         refs = [self._remote.remote(_slice_columns(columns, slice(a, b)), node_nm, dict(technology),
                                     _slice_workloads(workloads, slice(a, b), n), fault)
                 for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        results = self._ray.get(refs)
+        results = self._gather(refs)
         self.tasks_run += len(refs)
         self.nodes_used.update(node for _, node in results)
         return _concat([r for r, _ in results])
+
+    def _head_answers(self) -> bool:
+        host, _, port = self._gcs.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=HEAD_CHECK_S):
+                return True
+        except OSError:
+            return False
+
+    def _check_head(self) -> None:
+        """One UserError line when the cluster's head no longer accepts connections."""
+        if self._gcs and not self._head_answers():
+            raise UserError(f"{_flag(self.address)}: the Ray cluster at {self._gcs} stopped answering "
+                            "(head node down?); finished trials are kept in the storage: rerun to resume")
+
+    def _gather(self, refs: list) -> list:
+        """``ray.get`` that notices a lost cluster head within seconds: Ray itself waits about a
+        minute for the head to come back before failing. Finished trials are in the storage."""
+        try:
+            if self._gcs:
+                pending = list(refs)
+                while pending:
+                    _, pending = self._ray.wait(pending, num_returns=len(pending), timeout=HEAD_CHECK_S)
+                    if pending:
+                        self._check_head()
+            return self._ray.get(refs)
+        except UserError:
+            raise
+        except self._ray.exceptions.RayError as err:
+            self._check_head()
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"execution: a Ray evaluation task failed ({first[:200]}); finished trials "
+                            "are kept in the storage: rerun to resume") from None
 
     def close(self) -> None:
         pass
