@@ -80,9 +80,9 @@ def test_depthwise_layers_map_poorly():
 def test_per_layer_bounds_and_totals_agree():
     frame, layers = evaluate(_design(batch=4), "yolov3@416x416", per_layer=True)
     lay = layers["yolov3@416x416"]
-    assert lay["time_us"].sum() / 1e3 == pytest.approx(frame["latency_ms"][0], rel=1e-9)
+    assert lay["time_s"].sum() == pytest.approx(frame["latency_s"][0], rel=1e-9)
     assert set(lay["bound"]) <= {"compute", "sram", "interconnect", "dram", "overhead"}
-    assert lay["dram_mb"].sum() / 4 == pytest.approx(frame["dram_mb"][0], rel=1e-9)
+    assert lay["dram_bytes"].sum() / 4 == pytest.approx(frame["dram_bytes"][0], rel=1e-9)
 
 
 # --- properties over the whole design space -------------------------------------------------

@@ -34,7 +34,8 @@ from dse.hardware import space as hwspace
 from dse.model.api import evaluate_columns
 from dse.search.executors import FAULT_ENV
 from dse.search.spec import load_study
-from dse.search.study import JOURNAL_NAME, run_study
+from dse.search.results_files import JOURNAL_NAME
+from dse.search.study import run_study
 
 # --- helpers ------------------------------------------------------------------------------------
 

@@ -18,7 +18,9 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from dse.search.spec import load_study
-from dse.search.study import JOURNAL_NAME, constraint_values, run_study
+from dse.search.results_files import JOURNAL_NAME
+from dse.search.scoring import constraint_values
+from dse.search.study import run_study
 from dse.search.tables import pareto_frame, trials_frame
 
 REPO = Path(__file__).resolve().parents[1]

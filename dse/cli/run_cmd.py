@@ -61,11 +61,11 @@ def _overrides(spec, args):
 
 def run_one(path: Path, args) -> dict:
     from dse.search.spec import load_study
-    from dse.search.study import run_study
+    from dse.search.run import run_search
     from dse.search.tables import write_tables
 
     spec = _overrides(load_study(path), args)
-    result = run_study(spec, results_root=args.results, storage_url=args.storage, executor=args.executor,
+    result = run_search(spec, results_root=args.results, storage_url=args.storage, executor=args.executor,
                        ray_address=args.ray_address, fresh=args.fresh, progress=not args.no_progress)
     extra = {"seconds_this_run": round(result.seconds, 3), "evaluated_this_run": result.evaluated,
              "executor": result.executor, "ray_nodes_used": result.nodes_used, "study_file": str(path),
