@@ -163,6 +163,7 @@ def test_python_api(small_study, tmp_path):
     trials, front = result.trials_frame(), result.pareto_frame()
     assert isinstance(trials, pd.DataFrame) and isinstance(front, pd.DataFrame)
     assert len(trials) == 64 and 0 < len(front) <= trials["feasible"].sum()
+    assert set(trials["noc_width_bits"]) <= {64, 128, 256, 512, 1024}  # powers of two, never 533 bits
     assert front["feasible"].all()
     pd.testing.assert_frame_equal(front, pareto_frame(result.study))
     # the front is non-dominated among the feasible trials

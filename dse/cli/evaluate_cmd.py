@@ -21,14 +21,23 @@ MICRO, MEGA, GIGA, TERA = 1e-6, 1e6, 1e9, 1e12
 MIB = 2**20  # bytes per MiB (the unit of sram_mb)
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    from dse.hardware.presets import PRESETS
+def preset_names() -> list[str]:
+    """The presets (``dse/hardware/presets/*.toml``) without importing the hardware layer, so that
+    ``dse --help`` stays fast."""
+    import importlib.util
+    from pathlib import Path
 
+    spec = importlib.util.find_spec("dse.hardware.presets")
+    folders = spec.submodule_search_locations if spec else None
+    return sorted(p.stem for folder in folders or () for p in Path(folder).glob("*.toml"))
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "evaluate", help="score one design: area, power, throughput and a per-layer breakdown",
         description="Score one design given as a preset or a TOML design file.")
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--preset", metavar="NAME", help=f"a built-in chip: {', '.join(PRESETS)}")
+    src.add_argument("--preset", metavar="NAME", help=f"a built-in chip: {', '.join(preset_names())} (any case)")
     src.add_argument("--design", metavar="FILE.toml", help="a design file ([design] and optional [technology])")
     parser.add_argument("--workload", action="append", metavar="NAME[@WxH]",
                         help="workload to evaluate (repeatable), e.g. yolov3@1440x1440 or "

@@ -56,8 +56,8 @@ from dse.hardware import space as hwspace
 from dse.search.executors import Executor, batch_designs, make_executor
 from dse.search.pareto import pareto_mask
 from dse.search.results_files import CONSTRAINT_PREFIX, EXHAUSTIVE_PARQUET, PARETO_CSV, SUMMARY_JSON
-from dse.search.scoring import (RunResult, best_per_objective, better, constraint_values, feasible_mask,
-                                write_study_copy)
+from dse.search.scoring import (RunResult, best_per_objective, better, budget_columns, constraint_values,
+                                feasible_mask, smallest_seen, write_study_copy)
 from dse.search.spec import StudySpec
 
 #: Spaces up to this size get every design in exhaustive.parquet; larger ones only feasible ones.
@@ -219,13 +219,16 @@ def run_exhaustive(spec: StudySpec, results_root: Path | str = "results", execut
     state = {"design_pos": 0, "feasible": 0, "non_finite": 0, "rows": 0, "chunks": 0}
     front: pd.DataFrame | None = None
     best: dict[str, dict] = {}
+    seen: dict[str, float] = {}
+    seen_cols = budget_columns(spec)
     writer = None
 
     def score(metrics: dict, cols: dict, n: int) -> None:
         """Constraints, best values, the running front and the table rows of one chunk (runs in
         the helper thread, one chunk at a time, in order)."""
-        nonlocal front, writer
+        nonlocal front, writer, seen
         state["chunks"] += 1
+        seen = smallest_seen(metrics, seen_cols, seen)
         cons = constraint_values(spec, metrics)
         values = np.column_stack([metrics[c] for c in objective_cols])
         finite = np.all(np.isfinite(values), axis=1)
@@ -309,6 +312,7 @@ def run_exhaustive(spec: StudySpec, results_root: Path | str = "results", execut
         "pareto_size": int(len(front)),
         "objectives": [{"column": c, "direction": d} for c, d in zip(objective_cols, directions)],
         "best": best,
+        "smallest_seen": seen,
         "designs_total": int(space.total),
         "designs_evaluated": evaluated,
         "designs_feasible": state["feasible"],

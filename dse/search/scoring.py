@@ -65,6 +65,23 @@ def best_per_objective(values: np.ndarray, feasible: np.ndarray, directions: lis
     return out
 
 
+def budget_columns(spec: StudySpec) -> list[str]:
+    """Stored columns the area and power budgets read: ``area_mm2`` and ``LABEL:power_w``."""
+    return ["area_mm2", *(column_name("power_w", w.label) for w in spec.workloads)]
+
+
+def smallest_seen(metrics: dict, columns: list[str], seen: dict[str, float] | None = None) -> dict[str, float]:
+    """Running minimum of each column over finite values (what to report when no design is
+    feasible: how far the budgets are from what the space offers)."""
+    out = dict(seen or {})
+    for col in columns:
+        values = np.asarray(metrics[col], dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values):
+            out[col] = min(float(values.min()), out.get(col, np.inf))
+    return out
+
+
 def better(a: float, b: float | None, direction: str) -> bool:
     """Is ``a`` better than ``b`` (None: nothing yet) in ``direction``?"""
     return b is None or (a > b if direction == MAXIMIZE else a < b)
@@ -115,5 +132,5 @@ def write_study_copy(spec: StudySpec, out_dir: Path) -> None:
         raise UserError(f"results: cannot write {out_dir / STUDY_COPY} ({err.strerror or err})") from None
 
 
-__all__ = ["constraint_values", "feasible_mask", "best_per_objective", "better", "RunResult",
-           "write_study_copy"]
+__all__ = ["constraint_values", "feasible_mask", "best_per_objective", "better", "budget_columns",
+           "smallest_seen", "RunResult", "write_study_copy"]

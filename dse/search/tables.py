@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from dse.search.results_files import (CONSTRAINT_PREFIX, METRICS_ATTR, OBJECTIVES_ATTR, PARETO_CSV,
                                       SUMMARY_JSON, TRIALS_CSV, TRIALS_PARQUET)
-from dse.search.scoring import best_per_objective
+from dse.search.scoring import best_per_objective, smallest_seen
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
@@ -49,8 +49,12 @@ def pareto_frame(study: optuna.Study, trials: pd.DataFrame | None = None) -> pd.
     return trials[trials["trial"].isin(best)].reset_index(drop=True)
 
 
-def write_tables(study: optuna.Study, out_dir: Path, extra_summary: dict | None = None) -> dict:
-    """Write trials.parquet, trials.csv, pareto.csv and summary.json to ``out_dir``."""
+def write_tables(study: optuna.Study, out_dir: Path, extra_summary: dict | None = None,
+                 spec_budget_columns: list[str] | None = None) -> dict:
+    """Write trials.parquet, trials.csv, pareto.csv and summary.json to ``out_dir``.
+
+    ``summary["smallest_seen"]``: the smallest finite value of each of ``spec_budget_columns``
+    (default ``area_mm2``; :func:`dse.search.scoring.budget_columns` gives the power columns too)."""
     out_dir = Path(out_dir)
     trials = trials_frame(study)
     pareto = pareto_frame(study, trials)
@@ -74,6 +78,8 @@ def write_tables(study: optuna.Study, out_dir: Path, extra_summary: dict | None 
         for (col, _), found in zip(present, best):
             if found is not None:
                 summary["best"][col] = {"value": found[0], "trial": int(trials["trial"].iloc[found[1]])}
+    budget_cols = [c for c in (spec_budget_columns or ["area_mm2"]) if c in trials]
+    summary["smallest_seen"] = smallest_seen({c: trials[c].to_numpy(float) for c in budget_cols}, budget_cols)
     summary.update(extra_summary or {})
     (out_dir / SUMMARY_JSON).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
