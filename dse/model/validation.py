@@ -1,8 +1,8 @@
 """The model against published figures: throughput rows and the qualitative checks.
 
-Sources: ``reference_throughput.csv`` (MLPerf Inference v0.7 and vendor claims, copied from
-``../shared/reference/throughput.csv`` with their sources) and the checks listed in
-``../shared/reference/README.md`` ("What the model should reproduce").
+Sources: ``reference_throughput.csv`` and ``reference_efficiency.csv`` (MLPerf Inference v0.7
+results, datasheets and vendor claims, each row with its original source) and the checks listed in
+``docs/references.md`` ("What the model should reproduce").
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _check(name: str, expectation: str, measured: str, passed: bool) -> dict:
 
 
 def qualitative_checks() -> list[dict]:
-    """The checks of ../shared/reference/README.md, each with pass or fail."""
+    """The checks of docs/references.md ("What the model should reproduce"), pass or fail each."""
     checks = []
     # 1. Batching: ResNet-50 gains ~4-6x on a T4-like point, SSD-ResNet34 at 1200x1200 ~1.1x.
     for workload, low, high, ref in (("resnet50@224x224", 3.5, None, "4x vendor, 6x MLPerf"),

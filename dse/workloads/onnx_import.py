@@ -36,7 +36,6 @@ that read no activation (shape arithmetic, weight preprocessing) are ignored.
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from functools import lru_cache
 from pathlib import Path
