@@ -79,7 +79,7 @@ class WorkloadSpec:
 
     label: str  # canonical NAME@WxH
     batch: int | None
-    batch_domain: dict | None = None
+    batch_domain: hwspace.Domain | None = None
 
     @property
     def batch_param(self) -> str:
@@ -117,7 +117,7 @@ class StudySpec:
     name: str
     node_nm: int
     workloads: tuple[WorkloadSpec, ...]
-    searched: dict[str, Any]  # parameter -> domain (range dict or list of choices)
+    searched: dict[str, hwspace.Domain]  # parameter -> its searched domain
     fixed: dict[str, Any]  # parameter -> value (defaults filled in)
     area_mm2: float | None
     power_w: float | None
@@ -265,7 +265,7 @@ def _resolve_workload(text, field: str, aliases: dict, labels) -> str:
     return label
 
 
-def _space(raw, path="space") -> tuple[dict, dict]:
+def _space(raw, path="space") -> tuple[dict[str, hwspace.Domain], dict[str, Any]]:
     """Split ``[space]`` into searched domains and fixed values (defaults fill the rest)."""
     raw = _table(raw, path)
     names = [p.name for p in hwspace.PARAMETERS if p.name != "batch"]
