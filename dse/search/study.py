@@ -155,8 +155,8 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
     where = describe_storage(spec, out_dir, storage_url)
     check_storage_path(spec, out_dir, storage_url)
     path = storage_file(spec, out_dir, storage_url)
-    lock = RunLock(path) if path is not None and path.parent.is_dir() else None
     with storage_errors(where), corrupt_storage(where):
+        lock = RunLock(path) if path is not None and path.parent.is_dir() else None
         if fresh:
             _delete_for_fresh(spec, out_dir, storage_url, where, lock)
         elif lock is not None:
