@@ -131,17 +131,24 @@ def _delete_for_fresh(spec: StudySpec, out_dir: Path, storage_url: str | None, w
         except Exception:  # noqa: BLE001 - naming the holder is best effort; the refusal is not
             pass
         _refuse_fresh(spec, where, holders)
-    storage = storage_for(spec, out_dir, storage_url)
+    journal = storage_file(spec, out_dir, storage_url)
+    url = storage_url or spec.storage_url
+    is_journal = journal is not None and not url.startswith("sqlite:///")
     try:
+        storage = storage_for(spec, out_dir, storage_url)  # a journal is read here
         existing = optuna.load_study(study_name=spec.name, storage=storage)
     except KeyError:
+        return
+    except ValueError:  # a corrupted journal (JSON or log format): starting over is what --fresh is for
+        if not is_journal:
+            raise
+        journal.unlink()  # type: ignore[union-attr]
         return
     live = live_drivers(existing)  # database servers have no lock file; drivers on other hosts
     if live:
         _refuse_fresh(spec, where, describe_drivers(live))
-    journal = storage_file(spec, out_dir, storage_url)
-    if journal is not None and isinstance(storage, optuna.storages.JournalStorage):
-        journal.unlink()
+    if is_journal:
+        journal.unlink()  # type: ignore[union-attr]
     else:
         optuna.delete_study(study_name=spec.name, storage=storage)
 
