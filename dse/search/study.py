@@ -23,7 +23,7 @@ from dse.hardware import space as hwspace
 from dse.search.drivers import DriverRecord, describe_drivers, live_driver_trials, live_drivers
 from dse.search.executors import Executor, make_executor
 from dse.search.fingerprint import FINGERPRINT_ATTR, check_fingerprint, study_fingerprint
-from dse.search.results_files import JOURNAL_NAME, METRICS_ATTR, OBJECTIVES_ATTR
+from dse.search.results_files import METRICS_ATTR, OBJECTIVES_ATTR
 from dse.search.scoring import (RunResult, best_per_objective, better, constraint_values, feasible_mask,
                                 write_study_copy)
 from dse.search.spec import MAX_SEED, StudySpec
