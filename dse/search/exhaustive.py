@@ -53,7 +53,7 @@ import pandas as pd
 
 from dse.errors import UserError
 from dse.hardware import space as hwspace
-from dse.search.pareto import pareto_mask
+from dse.search.pareto import best_per_objective, is_better, pareto_mask
 
 #: Spaces up to this size get every design in exhaustive.parquet; larger ones only feasible ones.
 FULL_TABLE_MAX_DESIGNS = 1_000_000
@@ -280,13 +280,11 @@ def run_exhaustive(spec, results_root: Path | str = "results", executor: str | N
             design_pos += n
             evaluated += n
             feasible_count += int(feasible.sum())
-            for j, (col, d) in enumerate(zip(objective_cols, directions)):
-                if feasible.any():
-                    v = values[feasible, j]
-                    k = int(np.argmax(v) if d == "maximize" else np.argmin(v))
-                    cur = best.get(col)
-                    if cur is None or (v[k] > cur["value"] if d == "maximize" else v[k] < cur["value"]):
-                        best[col] = {"value": float(v[k]), "design": int(ids[feasible][k])}
+            for j, (col, d, k) in enumerate(zip(objective_cols, directions,
+                                                 best_per_objective(values, directions, feasible))):
+                cur = best.get(col)
+                if k is not None and (cur is None or is_better(values[k, j], cur["value"], d)):
+                    best[col] = {"value": float(values[k, j]), "design": int(ids[k])}
 
             params = space.param_frame(cols)
             frame = pd.DataFrame({"design": ids, **params, **{k: v for k, v in metrics.items() if k not in params},

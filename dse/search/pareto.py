@@ -237,6 +237,38 @@ def objective_bounds(values, directions=None) -> np.ndarray:
     return np.column_stack([vals.min(axis=0), vals.max(axis=0)])
 
 
+def normalize_losses(losses, bounds=None) -> np.ndarray:
+    """(N, M) losses (every column minimized) mapped to [0, 1] per column, 0 = best.
+
+    ``bounds``: (M, 2) (low, high); default: the observed range of the finite rows.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    bounds = objective_bounds(losses) if bounds is None else bounds
+    return normalize(losses, ["minimize"] * losses.shape[1], bounds)
+
+
+def is_better(a: float, b: float, direction) -> bool:
+    """True when objective value ``a`` beats ``b`` under ``direction`` (ties are not better)."""
+    return a > b if _direction_signs([direction], 1)[0] < 0 else a < b
+
+
+def best_per_objective(values, directions, feasible=None) -> list[int | None]:
+    """Row of the best finite value in each objective among the ``feasible`` (N,) rows.
+
+    ``values`` (N, M) in the objectives' own units; returns M row indices (the first row on a
+    tie), None where no row qualifies. The one definition of "best" that summaries, progress bars
+    and reports share: a row outside the budgets is never best.
+    """
+    v = to_minimization(values, directions)
+    ok = np.all(np.isfinite(v), axis=1) if v.size else np.zeros(v.shape[0], bool)
+    if feasible is not None:
+        ok &= np.asarray(feasible, dtype=bool)
+    rows = np.flatnonzero(ok)
+    if rows.size == 0:
+        return [None] * v.shape[1]
+    return [int(rows[np.argmin(v[rows, j])]) for j in range(v.shape[1])]
+
+
 def hypervolume(values, directions, ref_point=None, bounds=None) -> float:
     """Hypervolume dominated by ``values`` (N, M) after normalizing each objective to [0, 1].
 
@@ -285,5 +317,5 @@ def hypervolume_of_losses(losses, ref) -> float:
     return float(compute_hypervolume(losses, ref, assume_pareto=True))
 
 
-__all__ = ["pareto_mask", "hypervolume", "hypervolume_of_losses", "normalize", "objective_bounds",
-           "to_minimization"]
+__all__ = ["pareto_mask", "hypervolume", "hypervolume_of_losses", "normalize", "normalize_losses",
+           "objective_bounds", "to_minimization", "best_per_objective", "is_better"]

@@ -12,6 +12,7 @@ import math
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from dse.errors import UserError
 from dse.hardware import space as hwspace
 from dse.search.drivers import DriverRecord, live_driver_trials
 from dse.search.executors import make_executor
+from dse.search.pareto import best_per_objective, is_better
 from dse.search.spec import StudySpec
 from dse.search.storage import (JOURNAL_NAME, corrupt_storage, describe_storage, make_results_dir,
                                 storage_errors, storage_for, sync_storage)
@@ -159,13 +161,11 @@ class _Progress:
 
     def update(self, n: int, values: np.ndarray, feasible: np.ndarray) -> None:
         self.feasible += int(feasible.sum())
-        for j, obj in enumerate(self.spec.objectives):
-            if feasible.any():
-                col = values[feasible, j]
-                cand = col.max() if obj.direction == "maximize" else col.min()
-                cur = self.best[j]
-                if cur is None or (cand > cur if obj.direction == "maximize" else cand < cur):
-                    self.best[j] = float(cand)
+        rows = best_per_objective(values, self.spec.directions, feasible)
+        for j, (obj, k) in enumerate(zip(self.spec.objectives, rows)):
+            cur = self.best[j]
+            if k is not None and (cur is None or is_better(values[k, j], cur, obj.direction)):
+                self.best[j] = float(values[k, j])
         if self.enabled:
             best = " ".join(f"{o.metric}={b:.3g}" for o, b in zip(self.spec.objectives, self.best) if b is not None)
             self.bar.set_postfix_str(f"feasible={self.feasible} best: {best}", refresh=False)
@@ -204,6 +204,11 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
                                     directions=spec.directions, load_if_exists=True)
         if study.user_attrs.get("dse_objectives") != [objective_column(o) for o in spec.objectives]:
             study.set_user_attr("dse_objectives", [objective_column(o) for o in spec.objectives])
+        if study.metric_names != [objective_column(o) for o in spec.objectives]:
+            # optuna-dashboard and Optuna's plots label the objectives with these names
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([objective_column(o) for o in spec.objectives])
         # Trials left RUNNING by a crash would distort NSGA-II generations and TPE's liar: fail them,
         # but not the in-flight trials of a live concurrent driver sharing the storage.
         live = live_driver_trials(study)

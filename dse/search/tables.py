@@ -15,6 +15,8 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from dse.search.pareto import best_per_objective
+
 METRICS_ATTR = "metrics"
 OBJECTIVES_ATTR = "dse_objectives"
 
@@ -66,11 +68,13 @@ def write_tables(study: optuna.Study, out_dir: Path, extra_summary: dict | None 
         "objectives": [{"column": c, "direction": d} for c, d in zip(objectives, directions)],
         "best": {},
     }
-    feas = trials[trials["feasible"]] if len(trials) else trials
-    for col, direction in zip(objectives, directions):
-        if len(feas) and col in feas:
-            idx = feas[col].idxmax() if direction == "maximize" else feas[col].idxmin()
-            summary["best"][col] = {"value": float(feas.loc[idx, col]), "trial": int(feas.loc[idx, "trial"])}
+    have = [c for c in objectives if c in trials]
+    if len(trials) and have:
+        dirs = [d for c, d in zip(objectives, directions) if c in trials]
+        rows = best_per_objective(trials[have].to_numpy(float), dirs, trials["feasible"].to_numpy(bool))
+        for col, row in zip(have, rows):
+            if row is not None:
+                summary["best"][col] = {"value": float(trials[col].iloc[row]), "trial": int(trials["trial"].iloc[row])}
     summary.update(extra_summary or {})
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
