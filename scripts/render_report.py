@@ -33,8 +33,8 @@ var o={height:document.documentElement.scrollHeight,sections:{}};
 document.querySelectorAll("h2[id]").forEach(function(h){o.sections[h.id]=h.getBoundingClientRect().top+window.scrollY;});
 var p=document.createElement("pre");p.id="dse-measure";p.textContent=JSON.stringify(o);document.body.appendChild(p);},500);});
 </script>"""
-SCROLL_JS = """<style>html,body{{overflow:hidden!important}}</style><script>
-window.addEventListener("load",function(){{setTimeout(function(){{window.scrollTo(0,{y});}},500);}});</script>"""
+#: a tile starting at y: the page shifted up by y (no scrolling, which headless screenshots ignore)
+SHIFT_CSS = """<style>html{{overflow:hidden!important}}body{{margin-top:-{y}px!important}}</style>"""
 
 
 def find_browser() -> str | None:
@@ -96,7 +96,7 @@ def capture(html: Path, out: Path, width: int = 1400, section: str | None = None
             # the last tile of the page cannot scroll past the end: capture it as far down as it goes
             scroll = min(y, max(0, height - TILE_PX))
             tile_h = min(TILE_PX, height - scroll)
-            page = _with_script(html, SCROLL_JS.format(y=scroll), tmp, "tile.html")
+            page = _with_script(html, SHIFT_CSS.format(y=scroll), tmp, "tile.html")
             shot = tmp / "tile.png"
             proc = _chromium([f"--screenshot={shot}", f"--window-size={width},{tile_h}", page.as_uri()], timeout)
             if proc.returncode != 0 or not shot.exists():

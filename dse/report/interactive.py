@@ -170,12 +170,13 @@ def _front_figure(data: ReportData, wl: str, xcol: str, ccol: str) -> dict:
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": budget, "x1": budget, "y0": 0, "y1": 1,
                        "line": {"color": style.BUDGET_COLOR, "dash": "dash", "width": 1.5}})
     ylog = _log_wanted(t[ycol])
-    layout = {"title": {"text": f"throughput vs {an.unit_of(xcol)[0].split(' on ')[0]} on {wl}", "font": {"size": 14}},
+    layout = {"title": {"text": f"throughput vs {an.unit_of(xcol)[0].split(' on ')[0]} on {wl}", "font": {"size": 14},
+                        "x": 0.01, "xanchor": "left"},
               "xaxis": {"title": {"text": an.header(xcol, short=True)}, "type": "log" if _log_wanted(t[xcol]) else "linear"},
               "yaxis": {"title": {"text": an.header(ycol, short=True)}, "type": "log" if ylog else "linear"},
               "shapes": shapes, "hovermode": "closest", "clickmode": "event",
               "legend": {"orientation": "h", "y": -0.22, "x": 0, "font": {"size": 10}},
-              "margin": {"l": 60, "r": 10, "t": 40, "b": 40}, "height": 470, "template": "plotly_white"}
+              "margin": {"l": 60, "r": 10, "t": 60, "b": 40}, "height": 490, "template": "plotly_white"}
     return {"data": traces, "layout": layout}
 
 
@@ -294,9 +295,9 @@ function dseSelect(D,id,trial){
   }
   var total=d.t.reduce(function(a,v){return a+v;},0)/1000;
   Plotly.react(id+"-lay",bars,{barmode:"stack",bargap:0.1,template:"plotly_white",height:400,
-    title:{text:"trial "+key+": "+total.toPrecision(3)+" ms per batch of "+d.batch+", by layer",font:{size:13}},
+    title:{text:"trial "+key+": "+total.toPrecision(3)+" ms per batch of "+d.batch+", by layer",font:{size:13},x:0.01,xanchor:"left"},
     xaxis:{title:{text:"layer (network order)"}},yaxis:{title:{text:"time [ms]"}},
-    legend:{orientation:"h",y:-0.25},margin:{l:60,r:10,t:40,b:40}},DSE_CONFIG);
+    legend:{orientation:"h",y:-0.25},margin:{l:60,r:10,t:60,b:40}},DSE_CONFIG);
   var pts={}, roof=[], lo=1e30, hi=0;
   for(var i=0;i<n;i++){
     if(!(L.macs[i]>0)){continue;}
@@ -314,8 +315,8 @@ function dseSelect(D,id,trial){
     roof.push({type:"scatter",mode:"markers",x:p.x,y:p.y,text:p.text,name:D.boundLabels[b]+(D.codes[b]==="o"?"":"-bound"),
       marker:{color:D.boundColors[b],size:8,opacity:0.8},
       hovertemplate:"%{text}<br>%{x:.3g} ops/byte, %{y:.3g} TOPS<extra></extra>"});}
-  Plotly.react(id+"-roof",roof,{template:"plotly_white",height:400,title:{text:"trial "+key+": roofline (layers with DRAM traffic)",font:{size:13}},
+  Plotly.react(id+"-roof",roof,{template:"plotly_white",height:400,title:{text:"trial "+key+": roofline (layers with DRAM traffic)",font:{size:13},x:0.01,xanchor:"left"},
     xaxis:{type:"log",title:{text:"operational intensity [ops/DRAM byte]"}},yaxis:{type:"log",title:{text:"achieved [TOPS]"}},
-    legend:{orientation:"h",y:-0.25},margin:{l:60,r:10,t:40,b:40}},DSE_CONFIG);
+    legend:{orientation:"h",y:-0.25},margin:{l:60,r:10,t:60,b:40}},DSE_CONFIG);
 }
 """
