@@ -27,6 +27,8 @@ from dse.report.context import ReportData
 
 #: front designs whose per-layer views are embedded (each adds a few kB per workload)
 MAX_SELECTABLE = 400
+#: points drawn per cloud (outside budgets; within budgets but off the front) in the explorer
+MAX_CLOUD = 5000
 BOUND_CODES = "csido"  # compute, sram, interconnect, dram, overhead: one letter per layer
 
 
@@ -123,10 +125,13 @@ def _front_figure(data: ReportData, wl: str, xcol: str, ccol: str) -> dict:
     head += "<br>" + "<br>".join(f"{an.header(p)}: %{{customdata[{k + 1 + len(hover_cols)}]}}"
                                  for k, p in enumerate(params))
 
-    def custom(frame: pd.DataFrame) -> list:
+    short = "trial %{customdata[0]}<br>" + "<br>".join(
+        f"{an.header(c)}: %{{customdata[{k + 1}]:.4g}}" for k, c in enumerate(hover_cols))
+
+    def custom(frame: pd.DataFrame, with_params: bool = True) -> list:
         vals = [[float(f"{v:.4g}") if np.isfinite(v) else None for v in an.friendly(frame[c].to_numpy(float), c)]
                 for c in hover_cols]
-        pc = _param_cells(frame, params)
+        pc = _param_cells(frame, params) if with_params else [[] for _ in range(len(frame))]
         return [[int(tr), *[v[i] for v in vals], *pc[i]] for i, tr in enumerate(frame["trial"].astype(int))]
 
     def xy(frame):
@@ -134,17 +139,20 @@ def _front_figure(data: ReportData, wl: str, xcol: str, ccol: str) -> dict:
                 _round(an.friendly(frame[ycol].to_numpy(float), ycol)))
 
     traces = []
-    bad = t[~feas]
+    # The clouds off the front: objectives only in the hover (parameters are for the front designs),
+    # and a seeded sample of at most MAX_CLOUD points each (exhaustive sweeps have 10^4..10^6).
+    bad = _sample(t[~feas])
     if len(bad):
         x, y = xy(bad)
-        traces.append({"type": "scattergl", "mode": "markers", "x": x, "y": y, "customdata": custom(bad),
-                       "name": f"outside the budgets ({len(bad)})", "hovertemplate": head + "<extra>outside budgets</extra>",
+        traces.append({"type": "scattergl", "mode": "markers", "x": x, "y": y, "customdata": custom(bad, False),
+                       "name": f"outside the budgets ({int((~feas).sum())})",
+                       "hovertemplate": short + "<extra>outside budgets</extra>",
                        "marker": {"symbol": "x", "size": 5, "color": style.INFEASIBLE_COLOR}})
-    ok = t[feas & ~on_front]
+    ok = _sample(t[feas & ~on_front])
     if len(ok):
         x, y = xy(ok)
-        traces.append({"type": "scattergl", "mode": "markers", "x": x, "y": y, "customdata": custom(ok),
-                       "name": f"within the budgets ({int(feas.sum())})", "hovertemplate": head + "<extra></extra>",
+        traces.append({"type": "scattergl", "mode": "markers", "x": x, "y": y, "customdata": custom(ok, False),
+                       "name": f"within the budgets ({int(feas.sum())})", "hovertemplate": short + "<extra></extra>",
                        "marker": {"size": 6, "opacity": 0.5,
                                   "color": _round(an.friendly(ok[ccol].to_numpy(float), ccol)),
                                   "colorscale": "Viridis", "showscale": True,
@@ -178,6 +186,10 @@ def _front_figure(data: ReportData, wl: str, xcol: str, ccol: str) -> dict:
               "legend": {"orientation": "h", "y": -0.22, "x": 0, "font": {"size": 10}},
               "margin": {"l": 60, "r": 10, "t": 60, "b": 40}, "height": 490, "template": "plotly_white"}
     return {"data": traces, "layout": layout}
+
+
+def _sample(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame if len(frame) <= MAX_CLOUD else frame.sample(MAX_CLOUD, random_state=0)
 
 
 def _log_wanted(values: pd.Series) -> bool:
