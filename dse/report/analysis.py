@@ -18,6 +18,7 @@ import pandas as pd
 
 from dse.errors import UserError
 from dse.search import pareto as search_pareto
+from dse.search.scoring import best_per_objective
 
 # --- units -----------------------------------------------------------------------------------
 
@@ -305,10 +306,12 @@ def choose_designs(front: pd.DataFrame, objectives: list[str], directions: list[
         return []
     losses = to_losses(front[objectives].to_numpy(float), directions)
     picks = [("recommended", "recommended (knee of the feasible front)", "recommended", knee_index(losses))]
-    rows = search_pareto.best_per_objective(front[objectives].to_numpy(float), directions)
-    for j, (col, d, idx) in enumerate(zip(objectives, directions, rows)):
-        if idx is None:
+    values = front[objectives].to_numpy(float)
+    rows = best_per_objective(values, np.ones(len(front), bool), directions)
+    for j, (col, d, found) in enumerate(zip(objectives, directions, rows)):
+        if found is None:
             continue
+        idx = found[1]
         label, _, _ = unit_of(col)
         word = "best" if d == "maximize" else ("smallest" if col == "area_mm2" else "lowest")
         short = label if several_workloads else label.split(" on ")[0]
@@ -359,7 +362,7 @@ def workload_batch(row: pd.Series, label: str) -> int:
 
 def per_layer(spec, chosen: list[Chosen], label: str):
     """Per-layer rows of the chosen designs on ``label`` (long: ``design`` = position in ``chosen``,
-    friendly units as :func:`dse.model.api.per_layer_frame`) and their HardwareArrays."""
+    SI units as :func:`dse.model.api.per_layer_frame`) and their HardwareArrays."""
     from dse.hardware.physical import derive
     from dse.model.api import evaluate
 
@@ -382,8 +385,8 @@ BOUND_NAMES = ("compute", "sram", "interconnect", "dram", "overhead")
 def bound_shares(lay: pd.DataFrame) -> dict[str, float]:
     """Share of one design's time (0..1) per bound: each layer's time without its fixed overhead goes
     to what bounds it; every layer's overhead goes to ``overhead``."""
-    t = lay["time_us"].to_numpy(float)
-    ovh = lay["overhead_us"].to_numpy(float)
+    t = lay["time_s"].to_numpy(float)
+    ovh = lay["overhead_s"].to_numpy(float)
     body = t - ovh
     bound = lay["bound"].to_numpy()
     totals = {b: float(body[bound == b].sum()) for b in BOUND_NAMES}
@@ -424,7 +427,7 @@ def batch_sweep(spec, chosen: list[Chosen], workloads: list[str], budgets: dict[
                 f = frame.iloc[i]
                 rows.append({"workload": wl, "design": ch.short, "trial": ch.trial, "batch": b,
                              "throughput [inferences/s]": float(f["throughput_ips"]),
-                             "latency [ms]": float(f["latency_ms"]), "power [W]": float(f["power_w"])})
+                             "latency [ms]": float(f["latency_s"]) * 1e3, "power [W]": float(f["power_w"])})
     sweep = pd.DataFrame(rows)
     ok = np.ones(len(sweep), bool)
     if "power_w" in budgets:

@@ -95,9 +95,9 @@ def layer_data(data: ReportData, wl: str, rows: pd.DataFrame) -> dict | None:
     n_layers = int((lay["design"] == 0).sum())
     hw = derive(designs, tech)
     shape = (len(rows), n_layers)
-    time_us = lay["time_us"].to_numpy(float).reshape(shape)
-    ovh_us = lay["overhead_us"].to_numpy(float).reshape(shape)
-    dram_mb = lay["dram_mb"].to_numpy(float).reshape(shape)
+    time_us = lay["time_s"].to_numpy(float).reshape(shape) * 1e6  # the page shows us and ms
+    ovh_us = lay["overhead_s"].to_numpy(float).reshape(shape) * 1e6
+    dram_mb = lay["dram_bytes"].to_numpy(float).reshape(shape) / 1e6
     codes = {b: BOUND_CODES[i] for i, b in enumerate(an.BOUND_NAMES)}
     bound = lay["bound"].map(codes).to_numpy().reshape(shape)
     first = lay[lay["design"] == 0]

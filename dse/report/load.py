@@ -16,15 +16,14 @@ from pathlib import Path
 import pandas as pd
 
 from dse.errors import UserError
-
-JOURNAL = "study.journal"
-PARQUET = "trials.parquet"
-EXHAUSTIVE = "exhaustive.parquet"
+from dse.search.results_files import EXHAUSTIVE_PARQUET as EXHAUSTIVE
+from dse.search.results_files import JOURNAL_NAME as JOURNAL
+from dse.search.results_files import STUDY_COPY as STUDY_FILE
+from dse.search.results_files import SUMMARY_JSON as SUMMARY
+from dse.search.results_files import TRIALS_PARQUET as PARQUET
 #: Exhaustive sweeps can hold 10^6 designs: the report draws the exact front plus a seeded sample
 #: of the other designs (enough to show the cloud, small enough to plot and to compute hypervolumes).
 EXHAUSTIVE_SAMPLE = 20_000
-SUMMARY = "summary.json"
-STUDY_FILE = "study.toml"
 
 
 @dataclass

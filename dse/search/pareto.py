@@ -247,28 +247,6 @@ def normalize_losses(losses, bounds=None) -> np.ndarray:
     return normalize(losses, ["minimize"] * losses.shape[1], bounds)
 
 
-def is_better(a: float, b: float, direction) -> bool:
-    """True when objective value ``a`` beats ``b`` under ``direction`` (ties are not better)."""
-    return a > b if _direction_signs([direction], 1)[0] < 0 else a < b
-
-
-def best_per_objective(values, directions, feasible=None) -> list[int | None]:
-    """Row of the best finite value in each objective among the ``feasible`` (N,) rows.
-
-    ``values`` (N, M) in the objectives' own units; returns M row indices (the first row on a
-    tie), None where no row qualifies. The one definition of "best" that summaries, progress bars
-    and reports share: a row outside the budgets is never best.
-    """
-    v = to_minimization(values, directions)
-    ok = np.all(np.isfinite(v), axis=1) if v.size else np.zeros(v.shape[0], bool)
-    if feasible is not None:
-        ok &= np.asarray(feasible, dtype=bool)
-    rows = np.flatnonzero(ok)
-    if rows.size == 0:
-        return [None] * v.shape[1]
-    return [int(rows[np.argmin(v[rows, j])]) for j in range(v.shape[1])]
-
-
 def hypervolume(values, directions, ref_point=None, bounds=None) -> float:
     """Hypervolume dominated by ``values`` (N, M) after normalizing each objective to [0, 1].
 
@@ -318,4 +296,4 @@ def hypervolume_of_losses(losses, ref) -> float:
 
 
 __all__ = ["pareto_mask", "hypervolume", "hypervolume_of_losses", "normalize", "normalize_losses",
-           "objective_bounds", "to_minimization", "best_per_objective", "is_better"]
+           "objective_bounds", "to_minimization"]

@@ -21,11 +21,11 @@ import os
 from pathlib import Path
 
 from dse.errors import UserError
+from dse.search.results_files import JOURNAL_NAME, PARETO_CSV, STUDY_COPY, SUMMARY_JSON, TRIALS_PARQUET
 
-SUMMARY_NAME = "summary.json"
-JOURNAL_NAME = "study.journal"
-STUDY_COPY_NAME = "study.toml"
-TABLES = ("trials.parquet", "pareto.csv")
+SUMMARY_NAME = SUMMARY_JSON
+STUDY_COPY_NAME = STUDY_COPY
+TABLES = (TRIALS_PARQUET, PARETO_CSV)
 FOLDER_JOURNAL = "study.journal (in the results folder)"
 
 
