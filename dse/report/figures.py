@@ -424,7 +424,7 @@ def fig_proxy(data: ReportData, stats: pd.DataFrame) -> list[Figure]:
         _sci(ax, "y", y)
         ax.set_xlabel(an.header(ca))
         ax.set_ylabel(an.header(cb))
-        ax.set_title(f"Is {a} a proxy for {b}?\nKendall tau = {st['Kendall tau']:.2f}, "
+        ax.set_title(f"Do {a} and {b} rank designs alike?\nKendall tau = {st['Kendall tau']:.2f}, "
                      f"Spearman rho = {st['Spearman rho']:.2f}", fontsize=10)
         _legend_below(fig, ax, ncol=1)
         name = save(fig, data, f"proxy_{slug(a)}_vs_{slug(b)}")
