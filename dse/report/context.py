@@ -11,6 +11,7 @@ import pandas as pd
 from dse.errors import UserError
 from dse.report import analysis as an
 from dse.report.load import Results
+from dse.report.recommend import Recommendation
 
 
 @dataclass
@@ -20,7 +21,7 @@ class ReportData:
     front: pd.DataFrame  # feasible Pareto designs (all objectives), trials-table rows
     chosen: list[an.Chosen]  # the recommendation first, then the front's best per objective
     notes: list[str] = field(default_factory=list)
-    recommendation: object | None = None  # dse.report.recommend.Recommendation
+    recommendation: Recommendation | None = None
     _layers: dict = field(default_factory=dict)
 
     @property

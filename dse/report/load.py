@@ -240,7 +240,7 @@ def load_results(results_dir: str | Path, storage_url: str | None = None) -> Res
     elif url:
         storage, where = _open_url(spec, out_dir, url), rs.storage_key(url, out_dir)
     elif named and parquet.exists():
-        notes.append(f"read from trials.parquet: pass --storage to read the study from {summary['storage']}")
+        notes.append(f"read from trials.parquet: pass --storage to read the study from {(summary or {}).get('storage')}")
     elif journal.exists():
         if journal.stat().st_size == 0:
             raise UserError(f"{journal}: empty Optuna journal; run `dse run STUDY.toml` first")
@@ -262,7 +262,7 @@ def load_results(results_dir: str | Path, storage_url: str | None = None) -> Res
         trials, objectives, directions = _table_with_summary(parquet, "trials table", summary, summary_path)
         name = name or out_dir.name
         if rs.tables_current(summary, url, out_dir):
-            source = f"{summary['storage']} (its trials.parquet, written from it as it is now)"
+            source = f"{(summary or {}).get('storage')} (its trials.parquet, written from it as it is now)"
         else:
             source = str(parquet)
             if not named:

@@ -83,8 +83,7 @@ def alternatives(front: pd.DataFrame, rec_index: int, objectives: list[str], dir
     out: list[Alternative] = []
     seen = {rec_index}
     for j, col in enumerate(objectives):
-        better = np.flatnonzero(z[:, j] < z[rec_index, j] - 1e-12)
-        better = [i for i in better if i not in seen]
+        better = [int(i) for i in np.flatnonzero(z[:, j] < z[rec_index, j] - 1e-12) if int(i) not in seen]
         if not better:
             continue
         i = int(min(better, key=lambda k: dist[k]))

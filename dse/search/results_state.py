@@ -38,10 +38,10 @@ def storage_key(url: str | None, out_dir: Path) -> str:
         path = url.removeprefix("sqlite:///")
         return "sqlite:///" + (str(Path(path).resolve()) if path not in ("", ":memory:") else path)
     if url.endswith(".journal") or url.startswith("journal:"):
-        path = Path(url.removeprefix("journal:")).resolve()
-        if path == (Path(out_dir) / JOURNAL_NAME).resolve():
+        journal = Path(url.removeprefix("journal:")).resolve()
+        if journal == (Path(out_dir) / JOURNAL_NAME).resolve():
             return FOLDER_JOURNAL
-        return str(path)
+        return str(journal)
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://{rest.rsplit('@', 1)[-1]}"
@@ -67,7 +67,7 @@ def storage_state(url: str | None, out_dir: Path) -> list | None:
     files = _storage_files(url, out_dir)
     if files is None:
         return None
-    state = []
+    state: list[list] = []
     for f in files:
         try:
             st = f.stat()
