@@ -18,7 +18,7 @@ import pandas as pd
 
 from dse.errors import UserError
 from dse.search import pareto as search_pareto
-from dse.search.scoring import best_per_objective
+from dse.search.best import best_per_objective
 
 # --- units -----------------------------------------------------------------------------------
 
