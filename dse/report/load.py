@@ -205,10 +205,14 @@ def _open_url(spec, out_dir: Path, url: str):
     from dse.search.storage import storage_for
 
     if spec is not None:
-        return storage_for(spec, out_dir, url)
+        return storage_for(spec, out_dir, url, create=False)  # a report never creates a storage
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+    local = url.removeprefix("journal:") if url.endswith(".journal") or url.startswith("journal:") else (
+        url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None)
+    if local and local != ":memory:" and not Path(local).is_file():
+        raise UserError(f"--storage: {local} does not exist (run the study first: `dse run STUDY.toml`)")
     try:
         if url.endswith(".journal") or url.startswith("journal:"):
             return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
