@@ -71,6 +71,16 @@ def _weakly_dominated_by(front: np.ndarray, cand: np.ndarray) -> np.ndarray:
     return dominated
 
 
+def weakly_dominated_by(front, cand) -> np.ndarray:
+    """bool (C,): rows of ``cand`` (C, M) that some row of ``front`` (F, M) is <= in every column
+    (both in minimization form). Blocked: about (surviving candidates) x F comparisons."""
+    front = np.asarray(front, dtype=np.float64)
+    cand = np.asarray(cand, dtype=np.float64)
+    if front.shape[0] == 0 or cand.shape[0] == 0:
+        return np.zeros(cand.shape[0], dtype=bool)
+    return _weakly_dominated_by(front, cand)
+
+
 def _prefilter(v: np.ndarray, n_probes: int = 8) -> np.ndarray:
     """bool (N,): rows not strictly dominated by a few surely-optimal probes (cheap, exact).
 
@@ -285,5 +295,5 @@ def hypervolume_of_losses(losses, ref) -> float:
     return float(compute_hypervolume(losses, ref, assume_pareto=True))
 
 
-__all__ = ["pareto_mask", "hypervolume", "hypervolume_of_losses", "normalize", "objective_bounds",
+__all__ = ["pareto_mask", "weakly_dominated_by", "hypervolume", "hypervolume_of_losses", "normalize", "objective_bounds",
            "to_minimization"]

@@ -30,8 +30,8 @@ File format (see ``studies/yolov3-2mp-edge.toml`` for a commented example)::
     workload = "yolov3@1920x1088"   # throughput_per_w, throughput_per_mm2
 
     [search]
-    sampler = "nsga2"               # nsga2, nsga3, tpe, random, gp, exhaustive
-    trials = 2000
+    sampler = "nsga2"               # nsga2, nsga3, tpe, random, gp, exhaustive, vectorized
+    trials = 2000                   # vectorized: designs evaluated (front designs become trials)
     population = 64
     seed = 1
 
@@ -70,7 +70,7 @@ OBJECTIVES: dict[str, tuple[str, str, bool]] = {
     "throughput_per_mm2": ("maximize", "inferences/s/mm^2", True),
     "area": ("minimize", "mm^2", False),
 }
-SAMPLERS = ("nsga2", "nsga3", "tpe", "random", "gp", "exhaustive")
+SAMPLERS = ("nsga2", "nsga3", "tpe", "random", "gp", "exhaustive", "vectorized")
 EXECUTORS = ("auto", "local", "ray")
 TOP_LEVEL_KEYS = {"name", "description", "node_nm", "workloads", "space", "budgets", "objectives",
                   "search", "execution", "storage", "technology"}

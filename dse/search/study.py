@@ -54,6 +54,8 @@ def make_sampler(spec: StudySpec, seed: int):
         return optuna.samplers.RandomSampler(seed=seed)
     if s == "gp":
         return optuna.samplers.GPSampler(seed=seed)
+    if s == "vectorized":  # records its trials itself; NSGA-II serves any later study.ask
+        return optuna.samplers.NSGAIISampler(population_size=pop, seed=seed)
     raise UserError(f"search.sampler: {s!r} has no Optuna sampler (exhaustive runs without one)")
 
 
@@ -196,7 +198,7 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
             if [d.name.lower() for d in existing.directions] != spec.directions:
                 raise UserError(f"objectives: the stored study {spec.name} has other objectives; "
                                 "run with --fresh to start over")
-            n_existing = len(existing.trials)
+            n_existing = len(existing.get_trials(deepcopy=False))  # no deep copy: linear at 10^5 trials
         except KeyError:
             n_existing = 0
         sampler = make_sampler(spec, spec.seed + n_existing)  # new seed on resume: no repeated generation
@@ -222,6 +224,11 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
         from dse.search.exhaustive import run_exhaustive
 
         return run_exhaustive(spec, results_root, executor, ray_address, progress)
+    if spec.sampler == "vectorized":
+        from dse.search.vectorized import run_vectorized
+
+        return run_vectorized(spec, results_root, storage_url, executor, ray_address, fresh, progress,
+                              executor_obj)
     start = time.perf_counter()
     out_dir = spec.results_dir(results_root)
     # The executor first: a bad --ray-address fails before any results folder or storage exists.
