@@ -21,12 +21,12 @@ Optuna for what it is good at (storage, resume, dashboard, reports) and takes it
 
 ``search.trials`` counts evaluated designs (the Optuna study holds fewer trials: the front
 history). Step sizes follow the budget (:func:`step_sizes`). Killing a run loses at most the
-step in flight: parts are complete files (a torn ``.tmp`` is dropped), trials are added after
+designs not yet written to a table part (no recorded trial): parts are complete files (a torn ``.tmp`` is dropped), trials are added after
 their part (and never removed), and a resume records any front design of the table that has no
 trial yet.
 
 Outputs in ``results/NAME/``: the Optuna storage (``study.journal`` by default) and
-``designs.parquet/part-NNNNNN.parquet`` with columns ``design``, ``step``, the searched parameters
+``designs.parquet/part-NNNNNN.parquet`` (:data:`TABLE_PART_ROWS` designs each) with columns ``design``, ``step``, the searched parameters
 (names as in ``trials.parquet``), every metric (SI, ``LABEL:metric``), ``constraint:NAME`` and
 ``feasible``; ``pd.read_parquet(results/NAME/designs.parquet)`` reads them as one table.
 """
@@ -34,6 +34,7 @@ Outputs in ``results/NAME/``: the Optuna storage (``study.journal`` by default) 
 from __future__ import annotations
 
 import os
+import datetime
 import shutil
 import sys
 import time
@@ -43,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import UserError
 from dse.search.bulk_trials import add_trials_bulk
@@ -68,6 +69,9 @@ SCREEN_SHARE, MAX_SCREEN = 0.125, 65536
 #: dominated later; the designs table is written every step, so a crash loses nothing (a resume
 #: records the front designs that have no trial yet).
 RECORD_EVERY_S = 5.0
+#: Designs per table part: steps are buffered up to this many rows (and written before every
+#: recording), so that Parquet's per-file cost is paid a few times per run, not every step.
+TABLE_PART_ROWS = 65536
 #: Proposal rounds per step before a discrete space counts as exhausted around the front.
 PROPOSAL_ROUNDS = 4
 #: A discrete space with fewer unseen designs than this many steps is enumerated to the end.
@@ -135,9 +139,10 @@ class DesignsTable:
         if self.folder.exists():
             shutil.rmtree(self.folder)
 
-    def write(self, step: int, frame: pd.DataFrame) -> None:
+    def write(self, part: int, frame: pd.DataFrame) -> None:
+        """Write part number ``part`` atomically (a crash leaves a whole part or a ``.tmp``)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"part-{step:06d}.parquet"
+        path = self.folder / f"part-{part:06d}.parquet"
         tmp = path.with_suffix(".parquet.tmp")
         frame.to_parquet(tmp, index=False)
         fd = os.open(tmp, os.O_RDONLY)
@@ -192,16 +197,28 @@ class _Recorder:
         values = frame[self.objective_cols].to_numpy(dtype=np.float64).tolist()
         ids = frame[DESIGN_ATTR].to_numpy().tolist()
         f = self.finite
+        # Trials built as create_trial builds them, but the distributions are converted and the
+        # first trial validated once: the genome decodes inside the distributions by construction.
+        first = optuna.trial.create_trial(
+            params=plist[0], distributions=self.genome.distributions,
+            values=[f(v, self.worst[j]) for j, v in enumerate(values[0])])
+        dists = first.distributions
+        now = datetime.datetime.now()
         trials = []
         for i in range(len(frame)):
-            trials.append(optuna.trial.create_trial(
-                params=plist[i], distributions=self.genome.distributions,
-                values=[f(v, self.worst[j]) for j, v in enumerate(values[i])],
-                user_attrs={"metrics": {k: f(metric_lists[k][i], 0.0) for k in metric_keys},
-                            DESIGN_ATTR: int(ids[i])},
-                constraints={k: f(v[i], 1e12) for k, v in cons_lists.items()}))
+            t = FrozenTrial(number=-1, trial_id=-1, state=TrialState.COMPLETE, value=None,
+                            values=[f(v, self.worst[j]) for j, v in enumerate(values[i])],
+                            datetime_start=now, datetime_complete=now, params=plist[i],
+                            distributions=dists,
+                            user_attrs={"metrics": {k: f(metric_lists[k][i], 0.0) for k in metric_keys},
+                                        DESIGN_ATTR: int(ids[i])},
+                            system_attrs={}, intermediate_values={})
+            for k, v in cons_lists.items():
+                t.set_constraint(k, f(v[i], 1e12))
+            trials.append(t)
+        trials[0]._validate()
         with storage_errors(self.where, "cannot write to"):
-            add_trials_bulk(self.study, trials)
+            add_trials_bulk(self.study, trials, validate=False)
             sync_storage(self.study)
         self.recorded.update(int(i) for i in ids)
         return len(trials)
@@ -253,7 +270,7 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
 
     # --- resume: the table is the truth; the study gets any front design it lacks ---------------
     parts = table.parts()
-    done, next_id, step = 0, 0, len(parts)
+    done, next_id, step, part_no = 0, 0, 0, len(parts)
     if parts:
         import pyarrow.dataset as ds
 
@@ -263,7 +280,8 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
         if missing:
             raise UserError(f"results: {table.folder} has no column {missing[0]!r} for this study; "
                             "run with --fresh to start over")
-        old = table.read([DESIGN_ATTR, *genome.names, *objective_cols, *cons_cols])
+        old = table.read([DESIGN_ATTR, "step", *genome.names, *objective_cols, *cons_cols])
+        step = int(old["step"].max()) + 1 if len(old) else 0
         try:
             genes = genome.encode({n: old[n].to_numpy() for n in genome.names})
         except ValueError as err:
@@ -295,12 +313,18 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
     evaluated = 0
     exhausted = False
     last_record = time.perf_counter()
+    buffered: list[pd.DataFrame] = []  # steps not yet written as a table part
     try:
         while done < budget and not exhausted:
             if max_seconds is not None and time.perf_counter() - start >= max_seconds:
                 break
             t0 = time.perf_counter()
             want = min(screen if done == 0 else step_n, budget - done)
+            if max_seconds is not None:  # do not overshoot a wall-time limit by a large step
+                left_s = max_seconds - (time.perf_counter() - start)
+                per_design = (time.perf_counter() - start) / done if done else None
+                want = min(want, MIN_STEP * 4) if per_design is None else \
+                    min(want, max(MIN_STEP, int(left_s / per_design)))
             genes, exhausted = _propose(genome, pool, want, seen, rng)
             if len(genes) == 0:
                 break
@@ -328,7 +352,10 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
                 if len(front) else frame[keep[-n:]].reset_index(drop=True)
             t3 = time.perf_counter()
             tm.front_s += t3 - t2
-            table.write(step, frame)
+            buffered.append(frame)
+            if sum(len(f) for f in buffered) >= TABLE_PART_ROWS:
+                table.write(part_no, pd.concat(buffered, ignore_index=True))
+                part_no, buffered = part_no + 1, []
             t4 = time.perf_counter()
             tm.table_s += t4 - t3
             next_id += n
@@ -337,6 +364,12 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
             step += 1
             tm.steps += 1
             if t4 - last_record >= record_every:
+                if buffered:  # a trial is recorded only once its design is in the table
+                    table.write(part_no, pd.concat(buffered, ignore_index=True))
+                    part_no, buffered = part_no + 1, []
+                t4b = time.perf_counter()
+                tm.table_s += t4b - t4
+                t4 = t4b
                 tm.recorded += recorder.record(front)
                 last_record = time.perf_counter()
                 tm.study_s += last_record - t4
@@ -344,6 +377,11 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
                 bar.set_postfix_str(f"front={len(pool)}{'' if pool.feasible else ' (none feasible)'}",
                                     refresh=False)
                 bar.update(n)
+        t5 = time.perf_counter()
+        if buffered:
+            table.write(part_no, pd.concat(buffered, ignore_index=True))
+            part_no, buffered = part_no + 1, []
+        tm.table_s += time.perf_counter() - t5
         t5 = time.perf_counter()
         tm.recorded += recorder.record(front)
         with storage_errors(where, "cannot write to"):
@@ -429,6 +467,11 @@ def _propose(genome: Genome, pool: Pool, n: int, seen: SeenDesigns | None, rng: 
         got += int(fresh.sum())
         if got >= n * 0.9:
             break
+    if got == 0 and seen.bitmap is not None:  # near-exhausted region: take unseen designs directly
+        rest = seen.unseen()
+        rest = rng.choice(rest, size=min(n, rest.size), replace=False)
+        genes_parts.append(genome.from_keys(rest))
+        keys_parts.append(rest)
     genes = np.concatenate(genes_parts)[:n]
     keys = np.concatenate(keys_parts)[:n]
     seen.add(keys)
