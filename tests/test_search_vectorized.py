@@ -265,3 +265,16 @@ def test_sigkill_mid_run_loses_no_recorded_trial(tmp_path):
     recorded = {t.user_attrs["design"] for t in result.study.trials}
     assert recorded <= set(table["design"])
     assert {t.number for t in before} <= {t.number for t in result.study.trials}
+
+
+def test_best_trial_numbers_match_optunas_best_trials():
+    from dse.search.tables import best_trial_numbers
+
+    rng = np.random.default_rng(2)
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    dists = {"x": od.FloatDistribution(0, 1)}
+    values = rng.integers(0, 6, size=(400, 3)).astype(float)  # ties and duplicates on purpose
+    study.add_trials([optuna.trial.create_trial(params={"x": 0.5}, distributions=dists, values=list(v),
+                                                constraints={"a": float(rng.normal())}) for v in values])
+    assert best_trial_numbers(study) == {t.number for t in study.best_trials}
+    assert len(best_trial_numbers(study)) > 1

@@ -20,6 +20,10 @@ from dse.search.pareto import pareto_mask, weakly_dominated_by
 
 #: Infeasible designs kept as parents while no design is feasible (the least violating ones).
 INFEASIBLE_PARENTS = 64
+#: Largest pool: a front above this size (continuous spaces grow fronts of 10^4-10^5 designs)
+#: keeps its least crowded members, as NSGA-II truncates by crowding distance. Below it the pool
+#: is the exact front of every evaluated design.
+MAX_POOL = 5000
 
 
 def violation_of(constraints: dict[str, np.ndarray], n: int) -> np.ndarray:
@@ -94,6 +98,10 @@ class Pool:
         else:
             keep = constrained_front(np.concatenate([self.objectives, objectives]),
                                      np.concatenate([self.violation, violation]))
+        if keep.sum() > MAX_POOL:
+            rows = np.flatnonzero(keep)
+            crowd = crowding(np.concatenate([self.objectives, objectives])[rows])
+            keep[rows[np.argsort(-crowd, kind="stable")[MAX_POOL:]]] = False
         self.genes = np.concatenate([self.genes, genes])[keep]
         self.objectives = np.concatenate([self.objectives, objectives])[keep]
         self.violation = np.concatenate([self.violation, violation])[keep]
@@ -101,16 +109,15 @@ class Pool:
         return keep
 
 
-def sparsity_weights(objectives: np.ndarray) -> np.ndarray:
-    """(P,) parent weights favouring lonely front members (a crowding measure): the distance to
-    the nearest other member, objectives normalized to the front's range. Sums to 1."""
+def crowding(objectives: np.ndarray) -> np.ndarray:
+    """(P,) NSGA-II crowding distance of front members: per objective (normalized to the front's
+    range), the gap between the two neighbours in sorted order; the ends get twice the mean gap."""
     p = objectives.shape[0]
     if p < 3:
-        return np.full(p, 1.0 / max(p, 1))
+        return np.ones(p)
     lo, hi = objectives.min(axis=0), objectives.max(axis=0)
     z = (objectives - lo) / np.where(hi > lo, hi - lo, 1.0)
     z = np.where(np.isfinite(z), z, 0.0)
-    # Per objective, the gap to the neighbours in sorted order (the NSGA-II crowding distance).
     crowd = np.zeros(p)
     for j in range(z.shape[1]):
         order = np.argsort(z[:, j], kind="stable")
@@ -119,7 +126,17 @@ def sparsity_weights(objectives: np.ndarray) -> np.ndarray:
         gap[1:-1] = s[2:] - s[:-2]
         gap[0] = gap[-1] = 2.0 * (s[-1] - s[0]) / max(p - 1, 1)
         crowd[order] += gap
-    w = crowd + crowd.mean() * 0.5 + 1e-12  # every member keeps a fair chance
+    return crowd
+
+
+def sparsity_weights(objectives: np.ndarray) -> np.ndarray:
+    """(P,) parent weights favouring lonely front members (:func:`crowding`), every member keeping
+    a fair chance. Sums to 1."""
+    p = objectives.shape[0]
+    if p < 3:
+        return np.full(p, 1.0 / max(p, 1))
+    crowd = crowding(objectives)
+    w = crowd + crowd.mean() * 0.5 + 1e-12
     return w / w.sum()
 
 
@@ -158,5 +175,5 @@ def offspring(pool: Pool, n: int, sizes: np.ndarray, rng: np.random.Generator, *
     return child
 
 
-__all__ = ["Pool", "constrained_front", "violation_of", "offspring", "sparsity_weights",
-           "INFEASIBLE_PARENTS"]
+__all__ = ["Pool", "constrained_front", "violation_of", "offspring", "sparsity_weights", "crowding",
+           "INFEASIBLE_PARENTS", "MAX_POOL"]

@@ -47,7 +47,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import UserError
-from dse.search.bulk_trials import add_trials_bulk
+from dse.search.bulk_trials import add_trials_bulk, memoized_distributions
 from dse.search.evolve import Pool, offspring, violation_of
 from dse.search.genome import Genome, latin_hypercube
 from dse.search.pareto import to_minimization
@@ -69,6 +69,8 @@ SCREEN_SHARE, MAX_SCREEN = 0.125, 65536
 #: dominated later; the designs table is written every step, so a crash loses nothing (a resume
 #: records the front designs that have no trial yet).
 RECORD_EVERY_S = 5.0
+#: The interval grows to this many times the last recording's duration (recording <= ~10%).
+RECORD_SHARE_INVERSE = 10.0
 #: Designs per table part: steps are buffered up to this many rows (and written before every
 #: recording), so that Parquet's per-file cost is paid a few times per run, not every step.
 TABLE_PART_ROWS = 65536
@@ -255,7 +257,8 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
     table = DesignsTable(out_dir / DESIGNS_TABLE)
     if fresh:
         table.reset()
-    study = open_study(spec, out_dir, storage_url, fresh)
+    with memoized_distributions():  # the journal replay parses each distribution JSON once
+        study = open_study(spec, out_dir, storage_url, fresh)
     where = describe_storage(spec, out_dir, storage_url)
     write_study_copy(spec, out_dir)
     genome = Genome(distributions(spec))
@@ -373,6 +376,8 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
                 tm.recorded += recorder.record(front)
                 last_record = time.perf_counter()
                 tm.study_s += last_record - t4
+                # Recording stays a small share of the run when the front is large and moving.
+                record_every = max(record_every, RECORD_SHARE_INVERSE * (last_record - t4))
             if bar is not None:
                 bar.set_postfix_str(f"front={len(pool)}{'' if pool.feasible else ' (none feasible)'}",
                                     refresh=False)
