@@ -278,3 +278,16 @@ def test_best_trial_numbers_match_optunas_best_trials():
                                                 constraints={"a": float(rng.normal())}) for v in values])
     assert best_trial_numbers(study) == {t.number for t in study.best_trials}
     assert len(best_trial_numbers(study)) > 1
+
+
+def test_pool_above_its_cap_keeps_a_spread_subset_of_the_front(monkeypatch):
+    import dse.search.evolve as evolve
+
+    monkeypatch.setattr(evolve, "MAX_POOL", 100)
+    rng = np.random.default_rng(11)
+    objs = rng.dirichlet(np.ones(3), 1000)  # every point on the front
+    pool = Pool.empty(1, 3)
+    pool.merge(np.zeros((1000, 1)), objs, np.zeros(1000), np.arange(1000))
+    assert len(pool) == 100
+    for j in range(3):  # the extremes of each objective survive the truncation (largest crowding)
+        assert int(np.argmin(objs[:, j])) in pool.ids

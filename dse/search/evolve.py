@@ -109,9 +109,11 @@ class Pool:
         return keep
 
 
-def crowding(objectives: np.ndarray) -> np.ndarray:
+def crowding(objectives: np.ndarray, ends: float = np.inf) -> np.ndarray:
     """(P,) NSGA-II crowding distance of front members: per objective (normalized to the front's
-    range), the gap between the two neighbours in sorted order; the ends get twice the mean gap."""
+    range), the gap between the two neighbours in sorted order; the two ends of each objective get
+    ``ends`` (infinite, as NSGA-II: truncation keeps the extremes) or, when ``ends`` is None, twice
+    the mean gap."""
     p = objectives.shape[0]
     if p < 3:
         return np.ones(p)
@@ -124,7 +126,7 @@ def crowding(objectives: np.ndarray) -> np.ndarray:
         s = z[order, j]
         gap = np.empty(p)
         gap[1:-1] = s[2:] - s[:-2]
-        gap[0] = gap[-1] = 2.0 * (s[-1] - s[0]) / max(p - 1, 1)
+        gap[0] = gap[-1] = 2.0 * (s[-1] - s[0]) / max(p - 1, 1) if ends is None else ends
         crowd[order] += gap
     return crowd
 
@@ -135,7 +137,7 @@ def sparsity_weights(objectives: np.ndarray) -> np.ndarray:
     p = objectives.shape[0]
     if p < 3:
         return np.full(p, 1.0 / max(p, 1))
-    crowd = crowding(objectives)
+    crowd = crowding(objectives, ends=None)
     w = crowd + crowd.mean() * 0.5 + 1e-12
     return w / w.sum()
 
