@@ -8,7 +8,7 @@ steps, SRAM 0.25-256 MiB (continuous, log), every DRAM type with 1-16 channels, 
 SRAM size.
 
 For each budget (NSGA-II's 2,048 and 20,480 trials, population 128 as the default study), NSGA-II
-runs first through dse's loop and its wall time T is measured; the vectorized search then runs for
+runs first through dse's loop (dse.search.run.run_search) and its wall time T is measured; the vectorized search then runs for
 the same T (``max_seconds``). The reference front is the union of every run's front and of a long
 vectorized run (--long-factor times the longest run's time); hypervolumes use objectives normalized by that front's
 ranges (0 = best, 1 = worst) and the reference point 1.1 (dse.search.pareto.hypervolume).
@@ -35,7 +35,8 @@ from dse.hardware.space import Domain
 from dse.search.genome import Genome
 from dse.search.pareto import hypervolume, objective_bounds, pareto_mask
 from dse.search.spec import load_study
-from dse.search.study import distributions, run_study
+from dse.search.run import run_search
+from dse.search.study import distributions
 from dse.search.tables import best_trial_numbers
 from dse.search.vectorized import run_vectorized
 
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
     dirs = spec.directions
     print(f"# space: {discrete:.2e} designs before the continuous parameters "
           f"({', '.join(g.name for g in genome.genes if not g.ordinal and not g.integer)}); "
-          f"objectives {', '.join(f'{d} {o.key}' for o, d in zip(spec.objectives, dirs))}", flush=True)
+          f"objectives {', '.join(f'{d} {o.column}' for o, d in zip(spec.objectives, dirs))}", flush=True)
 
     fronts: dict[tuple[str, int, int], np.ndarray] = {}
     seconds: dict[tuple[str, int, int], float] = {}
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
         for budget in args.budgets:
             for seed in args.seeds:
                 t0 = time.perf_counter()
-                r = run_study(replace(spec, name=f"nsga2-{budget}-{seed}", sampler="nsga2", trials=budget,
+                r = run_search(replace(spec, name=f"nsga2-{budget}-{seed}", sampler="nsga2", trials=budget,
                                      seed=seed), results_root=root, fresh=True, progress=False, executor="local")
                 t_nsga = time.perf_counter() - t0
                 fronts["nsga2", budget, seed] = front_values(r.study, m)

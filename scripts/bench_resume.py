@@ -35,7 +35,8 @@ from dse.search.bulk_trials import memoized_distributions
 from dse.search.genome import Genome
 from dse.search.spec import load_study
 from dse.search.storage import storage_for
-from dse.search.study import constraint_values, distributions, objective_column, open_study
+from dse.search.scoring import constraint_values
+from dse.search.study import distributions, open_study
 from dse.search.tables import write_tables
 from dse.search.vectorized import DESIGN_ATTR, DESIGNS_TABLE, DesignsTable, _eval_inputs, _Recorder, run_vectorized
 
@@ -52,7 +53,7 @@ def build(spec, out_dir: Path, n: int) -> None:
     columns, workloads = _eval_inputs(spec, params, n)
     metrics = evaluate_columns(columns, spec.node_nm, spec.technology, workloads)
     cons = constraint_values(spec, metrics)
-    objs = np.column_stack([metrics[objective_column(o)] for o in spec.objectives])
+    objs = np.column_stack([metrics[o.column] for o in spec.objectives])
     frame = pd.DataFrame({DESIGN_ATTR: np.arange(n), "step": np.zeros(n, dtype=np.int64),
                           **{k: params[k] for k in genome.names},
                           **{k: v for k, v in metrics.items() if k not in genome.names},
@@ -61,7 +62,7 @@ def build(spec, out_dir: Path, n: int) -> None:
                           & np.all(np.isfinite(objs), axis=1)})
     DesignsTable(out_dir / DESIGNS_TABLE).write(0, frame)
     study = open_study(spec, out_dir)
-    rec = _Recorder(spec, study, genome, [objective_column(o) for o in spec.objectives], str(out_dir))
+    rec = _Recorder(spec, study, genome, [o.column for o in spec.objectives], str(out_dir))
     for start in range(0, n, 20_000):
         rec.record(frame.iloc[start:start + 20_000])
 

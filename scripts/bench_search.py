@@ -5,7 +5,7 @@ objectives) restricted to a coarse grid of 806,400 designs. The exhaustive sweep
 feasible front; every sampler then searches exactly that grid (same values: power-of-two axes as
 ordered lists, stepped ranges as stepped Optuna distributions, as dse.hardware.space maps every
 domain) with the default study's budget
-(trials and population), through dse's own loop (dse.search.study.run_study). Hypervolumes are
+(trials and population), through dse's own loop (dse.search.run.run_search). Hypervolumes are
 computed on objectives normalized by the exhaustive front's ranges (0 = best, 1 = worst) with the
 reference point at 1.1 (dse.search.pareto.hypervolume).
 
@@ -32,7 +32,7 @@ from dse.hardware.space import Domain
 from dse.search.exhaustive import run_exhaustive
 from dse.search.pareto import hypervolume, objective_bounds
 from dse.search.spec import load_study
-from dse.search.study import objective_column, run_study
+from dse.search.run import run_search
 from dse.search.tables import best_trial_numbers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ GRID = {
 
 def sampler_front(spec, root: Path) -> np.ndarray:
     """Run dse's loop with ``spec`` and return the feasible Pareto front's objective values."""
-    result = run_study(spec, results_root=root, fresh=True, progress=False, executor="local")
+    result = run_search(spec, results_root=root, fresh=True, progress=False, executor="local")
     best = best_trial_numbers(result.study)  # study.best_trials deep-copies every trial
     return np.array([t.values for t in result.study.get_trials(deepcopy=False) if t.number in best],
                     dtype=float).reshape(-1, len(spec.objectives))
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         root = Path(tmp)
         t0 = time.perf_counter()
         ex = run_exhaustive(replace(spec, sampler="exhaustive"), root, executor="auto", progress=False)
-        cols = [objective_column(o) for o in spec.objectives]
+        cols = [o.column for o in spec.objectives]
         true_front = ex.front[cols].to_numpy(dtype=float)
         dirs = spec.directions
         bounds = objective_bounds(true_front)

@@ -23,7 +23,7 @@ from dse.search.genome import Genome, latin_hypercube
 from dse.search.pareto import pareto_mask
 from dse.search.spec import load_study
 from dse.search.storage import storage_for
-from dse.search.study import run_study
+from dse.search.run import run_search
 from dse.search.vectorized import DESIGNS_TABLE, SeenDesigns
 
 from conftest import write_small_study
@@ -178,7 +178,7 @@ def test_vectorized_finds_the_exact_front_of_an_enumerable_space(tmp_path):
     spec = load_study(_small_study(tmp_path))
     exact = run_exhaustive(spec, tmp_path / "exh", executor="local", progress=False)
     cols = list(exact.front.columns[:0]) or [c["column"] for c in exact.summary["objectives"]]
-    result = run_study(spec, results_root=tmp_path / "res", executor="local", progress=False)
+    result = run_search(spec, results_root=tmp_path / "res", executor="local", progress=False)
     assert result.summary["space_exhausted"] and result.summary["designs_evaluated"] == 3888
     table = pd.read_parquet(result.out_dir / DESIGNS_TABLE)
     assert len(table) == 3888 and table["design"].is_unique
@@ -258,7 +258,7 @@ def test_sigkill_mid_run_loses_no_recorded_trial(tmp_path):
     table_rows = len(pd.read_parquet(out / DESIGNS_TABLE))
     from dataclasses import replace
 
-    result = run_study(replace(spec, trials=table_rows + 2048), results_root=res, executor="local",
+    result = run_search(replace(spec, trials=table_rows + 2048), results_root=res, executor="local",
                        progress=False)
     table = pd.read_parquet(out / DESIGNS_TABLE)
     assert len(table) == table_rows + 2048 and table["design"].is_unique

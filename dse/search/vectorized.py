@@ -50,11 +50,14 @@ from dse.errors import UserError
 from dse.search.bulk_trials import add_trials_bulk, memoized_distributions
 from dse.search.evolve import Pool, offspring, violation_of
 from dse.search.genome import Genome, latin_hypercube
+from dse.search.executors import make_executor
 from dse.search.pareto import to_minimization
+from dse.search.results_files import CONSTRAINT_PREFIX, DESIGNS_PARQUET, METRICS_ATTR
+from dse.search.scoring import RunResult, constraint_values, write_study_copy
 from dse.search.storage import describe_storage, storage_errors, sync_storage
 
 #: Folder of the designs table (one Parquet part per step).
-DESIGNS_TABLE = "designs.parquet"
+DESIGNS_TABLE = DESIGNS_PARQUET
 #: User attribute of a recorded trial: its row id in the designs table.
 DESIGN_ATTR = "design"
 #: Study user attribute with the run's counters (designs evaluated, steps, time per stage).
@@ -191,8 +194,8 @@ class _Recorder:
             return 0
         names = self.genome.names
         metric_keys = [c for c in frame.columns if c not in (DESIGN_ATTR, "step", "feasible")
-                       and not c.startswith("constraint:") and c not in names]
-        cons_cols = [c for c in frame.columns if c.startswith("constraint:")]
+                       and not c.startswith(CONSTRAINT_PREFIX) and c not in names]
+        cons_cols = [c for c in frame.columns if c.startswith(CONSTRAINT_PREFIX)]
         plist = self.genome.params({n: frame[n].to_numpy() for n in names}, np.arange(len(frame)))
         metric_lists = {k: frame[k].to_numpy(dtype=np.float64).tolist() for k in metric_keys}
         cons_lists = {c.split(":", 1)[1]: frame[c].to_numpy(dtype=np.float64).tolist() for c in cons_cols}
@@ -212,7 +215,7 @@ class _Recorder:
                             values=[f(v, self.worst[j]) for j, v in enumerate(values[i])],
                             datetime_start=now, datetime_complete=now, params=plist[i],
                             distributions=dists,
-                            user_attrs={"metrics": {k: f(metric_lists[k][i], 0.0) for k in metric_keys},
+                            user_attrs={METRICS_ATTR: {k: f(metric_lists[k][i], 0.0) for k in metric_keys},
                                         DESIGN_ATTR: int(ids[i])},
                             system_attrs={}, intermediate_values={})
             for k, v in cons_lists.items():
@@ -246,14 +249,13 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
         RunResult: ``study`` holds the recorded (front) trials, ``evaluated`` the designs of this
         run, ``summary`` the counters and the seconds per stage.
     """
-    from dse.search.executors import make_executor
-    from dse.search.study import (RunResult, constraint_values, distributions, objective_column,
-                                  open_study, write_study_copy)
+    from dse.search.study import distributions, open_study
 
     start = time.perf_counter()
     tm = Timings()
     out_dir = spec.results_dir(results_root)
-    ex = executor_obj or make_executor(executor or spec.executor, ray_address or spec.ray_address, spec.workers)
+    ex = executor_obj or make_executor(executor or spec.executor, ray_address or spec.ray_address, spec.workers,
+                                       total_designs=spec.trials)
     table = DesignsTable(out_dir / DESIGNS_TABLE)
     if fresh:
         table.reset()
@@ -262,7 +264,7 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
     where = describe_storage(spec, out_dir, storage_url)
     write_study_copy(spec, out_dir)
     genome = Genome(distributions(spec))
-    objective_cols = [objective_column(o) for o in spec.objectives]
+    objective_cols = [o.column for o in spec.objectives]
     directions = spec.directions
     recorder = _Recorder(spec, study, genome, objective_cols, where)
     pool = Pool.empty(len(genome), len(objective_cols))
@@ -278,7 +280,7 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
         import pyarrow.dataset as ds
 
         schema = ds.dataset([str(p) for p in parts], format="parquet").schema
-        cons_cols = [c for c in schema.names if c.startswith("constraint:")]
+        cons_cols = [c for c in schema.names if c.startswith(CONSTRAINT_PREFIX)]
         missing = [c for c in [DESIGN_ATTR, *genome.names, *objective_cols] if c not in schema.names]
         if missing:
             raise UserError(f"results: {table.folder} has no column {missing[0]!r} for this study; "
@@ -348,7 +350,7 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
             frame = pd.DataFrame({DESIGN_ATTR: ids, "step": np.full(n, step, dtype=np.int64),
                                   **{name: params[name] for name in genome.names},
                                   **{k: v for k, v in metrics.items() if k not in genome.names},
-                                  **{f"constraint:{k}": v for k, v in cons.items()},
+                                  **{f"{CONSTRAINT_PREFIX}{k}": v for k, v in cons.items()},
                                   "feasible": finite & (vio <= 0)})
             keep = pool.merge(genes, objs, vio, ids)
             front = pd.concat([front, frame], ignore_index=True)[keep].reset_index(drop=True) \
@@ -403,8 +405,8 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
     tm.extra = {"seconds": round(seconds, 3)}
     summary = {**stats, "sampler": "vectorized", "designs_per_s": round(evaluated / seconds, 1) if seconds else None,
                "timings": tm.as_dict()}
-    return RunResult(spec, out_dir, study, evaluated, seconds, getattr(ex, "last_choice", ex.name),
-                     summary=summary, nodes_used=len(getattr(ex, "nodes_used", ())))
+    return RunResult(spec, out_dir, study, evaluated, seconds, ex.name, summary=summary,
+                     nodes_used=len(ex.nodes_used))
 
 
 class SeenDesigns:
