@@ -64,6 +64,8 @@ def sampler_front(spec, root: Path) -> np.ndarray:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="sampler seeds (mean reported)")
+    ap.add_argument("--samplers", nargs="+", default=["random", "tpe", "nsga2", "vectorized"],
+                    help="samplers to run (default: all)")
     ap.add_argument("--vectorized-designs", type=int, default=32768,
                     help="designs the vectorized search evaluates (0: skip it)")
     ap.add_argument("--tpe-trials", type=int, default=512, help="TPE's budget (0: skip TPE)")
@@ -98,6 +100,7 @@ def main(argv=None) -> int:
         runs.append(("nsga2", trials))
         if args.vectorized_designs:
             runs.append(("vectorized", args.vectorized_designs))  # the default sampler, last
+        runs = [(s, n) for s, n in runs if s in args.samplers]
         for sampler, n in runs:
             pct, secs = [], []
             for seed in args.seeds:
