@@ -53,7 +53,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from dse.errors import UserError, key_path
 from dse.hardware import space as hwspace
@@ -171,7 +171,12 @@ def _domain(name: str, value, path: str) -> "hwspace.Domain":
     return hwspace.make_domain(name, value, prefix=path[: -len(name)] if path.endswith(name) else f"{path}.")
 
 
-def _number(value, path: str, *, integer=False, positive=True, allow_zero=False) -> float:
+@overload
+def _number(value, path: str, *, integer: Literal[True], positive: bool = ..., allow_zero: bool = ...) -> int: ...
+@overload
+def _number(value, path: str, *, integer: Literal[False] = ..., positive: bool = ...,
+            allow_zero: bool = ...) -> float: ...
+def _number(value, path: str, *, integer: bool = False, positive: bool = True, allow_zero: bool = False):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _fail(path, f"expected a {'whole ' if integer else ''}number, got {type(value).__name__} {value!r}")
     if not math.isfinite(value):
@@ -214,7 +219,9 @@ def _workloads(raw, path="workloads", base_dir: Path | None = None) -> tuple[tup
     """The workloads and an alias map (names as written -> label) for objectives and budgets."""
     if not isinstance(raw, list) or not raw:
         _fail(path, "expected a non-empty array of tables like {name = \"yolov3@1920x1088\", batch = 1}")
-    out, seen, aliases = [], set(), {}
+    out: list[WorkloadSpec] = []
+    seen: set[str] = set()
+    aliases: dict[str, str] = {}
     for i, item in enumerate(raw):
         p = f"{path}[{i}]"
         if isinstance(item, str):
@@ -239,7 +246,7 @@ def _workloads(raw, path="workloads", base_dir: Path | None = None) -> tuple[tup
         if isinstance(batch, (dict, list)):
             dom = _domain("batch", batch, f"{p}.batch")
             if dom.fixed:
-                out.append(WorkloadSpec(label, int(dom.values[0] if dom.values else dom.low)))
+                out.append(WorkloadSpec(label, int(hwspace.domain_values(dom)[0])))
             else:
                 out.append(WorkloadSpec(label, None, dom))
         else:
@@ -302,12 +309,13 @@ def _objectives(raw, labels: list[str], aliases: dict, path="objectives") -> tup
         raw = [{"metric": "throughput", "workload": labels[0]}, {"metric": "area"}, {"metric": "power"}]
     if not isinstance(raw, list) or not raw:
         _fail(path, "expected a non-empty array of tables like {metric = \"throughput\", workload = \"...\"}")
-    out = []
+    out: list[Objective] = []
     for i, item in enumerate(raw):
         p = f"{path}[{i}]"
         item = _table(item, p)
         _check_keys(item, {"metric", "workload"}, p)
-        metric = _string(item.get("metric"), f"{p}.metric") if "metric" in item else _fail(f"{p}.metric", "missing")
+        metric = _string(item.get("metric"), f"{p}.metric").lower() if "metric" in item else _fail(f"{p}.metric",
+                                                                                                  "missing")
         if metric not in OBJECTIVES:
             _fail(f"{p}.metric", f"unknown metric {metric!r} (allowed: {', '.join(OBJECTIVES)})")
         wl = item.get("workload")
@@ -355,7 +363,7 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
 
     search = {**SEARCH_DEFAULTS, **_table(data.get("search", {}), "search")}
     _check_keys(search, set(SEARCH_DEFAULTS), "search")
-    sampler = _string(search["sampler"], "search.sampler")
+    sampler = _string(search["sampler"], "search.sampler").lower()
     if sampler not in SAMPLERS:
         _fail("search.sampler", f"unknown sampler {sampler!r} (allowed: {', '.join(SAMPLERS)})")
     if sampler == "gp":
@@ -378,7 +386,7 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
 
     execution = {**EXECUTION_DEFAULTS, **_table(data.get("execution", {}), "execution")}
     _check_keys(execution, set(EXECUTION_DEFAULTS), "execution")
-    executor = _string(execution["executor"], "execution.executor")
+    executor = _string(execution["executor"], "execution.executor").lower()
     if executor not in EXECUTORS:
         _fail("execution.executor", f"unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
     workers = _number(execution["workers"], "execution.workers", integer=True, allow_zero=True)
