@@ -5,6 +5,7 @@ the best value per objective, the run result and the copy of the study file besi
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,7 +50,7 @@ def feasible_mask(constraints: dict[str, np.ndarray], n: int) -> np.ndarray:
     return ok
 
 
-def best_per_objective(values: np.ndarray, feasible: np.ndarray, directions: list[str]
+def best_per_objective(values: np.ndarray, feasible: np.ndarray, directions: Sequence[str]
                        ) -> list[tuple[float, int] | None]:
     """Per objective column j of ``values`` (D, K): (best value, row index) among the feasible
     rows with a finite value, or None when there is none."""
