@@ -44,7 +44,7 @@ class _LogMaker:
 
         self.base = {"op_code": JournalOperation.CREATE_TRIAL, "worker_id": worker_id, "study_id": study_id}
         self._dists_json: tuple[int, dict] | None = None
-        self._internal: dict[tuple[str, object], float] = {}
+        self._internal: dict[tuple[str, type, object], float] = {}
 
     def _json(self, distributions: dict) -> dict:
         from optuna.distributions import distribution_to_json

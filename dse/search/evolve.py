@@ -109,7 +109,7 @@ class Pool:
         return keep
 
 
-def crowding(objectives: np.ndarray, ends: float = np.inf) -> np.ndarray:
+def crowding(objectives: np.ndarray, ends: float | None = np.inf) -> np.ndarray:
     """(P,) NSGA-II crowding distance of front members: per objective (normalized to the front's
     range), the gap between the two neighbours in sorted order; the two ends of each objective get
     ``ends`` (infinite, as NSGA-II: truncation keeps the extremes) or, when ``ends`` is None, twice

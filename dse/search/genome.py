@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import optuna.distributions as od
@@ -50,9 +51,10 @@ class Gene:
 
 def _gene(name: str, dist: od.BaseDistribution) -> Gene:
     if isinstance(dist, od.CategoricalDistribution):
-        choices = list(dist.choices)
+        choices: list = list(dist.choices)
         if all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in choices):
-            choices = sorted(choices)  # numeric value lists: neighbours in gene space are neighbours in value
+            # Numeric value lists: neighbours in gene space are neighbours in value.
+            choices = sorted(cast("list[float]", choices))
         return Gene(name, dist, values=np.array(choices, dtype=object))
     if isinstance(dist, od.IntDistribution):
         if dist.log:
@@ -79,7 +81,7 @@ class Genome:
         self.sizes = np.array([s or 0 for s in sizes], dtype=np.int64)
         self.discrete = all(s is not None for s in sizes)
         #: Designs in the space (inf when a gene is continuous).
-        self.total = math.prod(sizes) if self.discrete else math.inf
+        self.total = math.prod(int(s or 0) for s in sizes) if self.discrete else math.inf
 
     def __len__(self) -> int:
         return len(self.genes)
@@ -127,7 +129,7 @@ class Genome:
         idx = self.indices(u)
         out: dict[str, np.ndarray] = {}
         for j, g in enumerate(self.genes):
-            if g.ordinal:
+            if g.values is not None:
                 col = g.values[idx[:, j]]
                 first = g.values[0]
                 if isinstance(first, (bool, np.bool_)):
@@ -158,7 +160,7 @@ class Genome:
         out = np.empty((n, len(self.genes)))
         for j, g in enumerate(self.genes):
             col = np.asarray(columns[g.name])
-            if g.ordinal:
+            if g.values is not None:
                 vals = g.values
                 if isinstance(vals[0], (bool, np.bool_)):
                     col = col.astype(bool)

@@ -117,12 +117,12 @@ def _eval_inputs(spec, params: dict[str, np.ndarray], n: int) -> tuple[dict, lis
     columns = {name: params[name] for name in spec.searched}
     for name, value in spec.fixed.items():
         columns[name] = np.full(n, value, dtype=object if isinstance(value, str) else None)
-    workloads = []
+    workloads: list[tuple[str, np.ndarray]] = []
     for w in spec.workloads:
         if w.batch_domain is not None:
             workloads.append((w.label, np.asarray(params[w.batch_param], dtype=np.int64)))
         else:
-            workloads.append((w.label, np.int64(w.batch)))
+            workloads.append((w.label, np.asarray(w.batch, dtype=np.int64)))  # 0-d: broadcast
     columns["batch"] = (workloads[0][1] if np.ndim(workloads[0][1]) else np.full(n, workloads[0][1]))
     return columns, workloads
 
@@ -298,8 +298,9 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
         vio = violation_of({c: old[c].to_numpy() for c in cons_cols}, len(old))
         vio = np.where(np.all(np.isfinite(objs), axis=1), vio, np.inf)
         pool.merge(genes, objs, vio, ids)
-        if seen is not None:
-            seen.add(np.unique(genome.keys(genes)))
+        keys = genome.keys(genes)
+        if seen is not None and keys is not None:
+            seen.add(np.unique(keys))
         front = table.read(ids=pool.ids)
         front = front.set_index(DESIGN_ATTR, drop=False).loc[pool.ids].reset_index(drop=True)
         tm.recorded += recorder.record(front)  # a crash between a part and its trials
@@ -459,13 +460,17 @@ def _propose(genome: Genome, pool: Pool, n: int, seen: SeenDesigns | None, rng: 
             rest = rng.choice(rest, size=n, replace=False)
         seen.add(rest)
         return genome.from_keys(rest), seen.count >= seen.total
-    genes_parts, keys_parts, got = [], [], 0
+    genes_parts: list[np.ndarray] = []
+    keys_parts: list[np.ndarray] = []
+    got = 0
     for attempt in range(PROPOSAL_ROUNDS + 1):
         need = n - got
         # The last round draws uniformly: the neighbourhood of the front may be explored out.
         cand = (_candidates(genome, pool, need, rng) if attempt < PROPOSAL_ROUNDS
                 else genome.canonical(rng.random((need, len(genome)))))
-        keys, first = np.unique(genome.keys(cand), return_index=True)
+        cand_keys = genome.keys(cand)
+        assert cand_keys is not None  # a discrete space (seen is None otherwise)
+        keys, first = np.unique(cand_keys, return_index=True)
         fresh = ~seen.contains(keys)
         if keys_parts:
             fresh &= ~np.isin(keys, np.concatenate(keys_parts))
