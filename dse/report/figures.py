@@ -87,7 +87,7 @@ def _chosen_marker(ax, ch: an.Chosen, x: float, y: float, size: float = 170) -> 
 def fig_fronts(data: ReportData) -> list[Figure]:
     r = data.r
     t = r.trials
-    out = []
+    out: list[Figure] = []
     if t.empty:
         return out
     feas = t["feasible"].astype(bool).to_numpy()
@@ -208,7 +208,7 @@ def fig_parallel(data: ReportData) -> list[Figure]:
 # --- (3) per-layer breakdown and roofline ----------------------------------------------------
 
 def fig_layers(data: ReportData) -> list[Figure]:
-    out = []
+    out: list[Figure] = []
     if not data.chosen or data.r.spec is None:
         return out
     for wl in data.r.workloads:
@@ -329,7 +329,8 @@ def _roofline_figure(data: ReportData, wl: str, lay: pd.DataFrame, hw) -> list[F
         ax.plot(xs, np.minimum(peak, bw * xs / 1e12), color="black", lw=1.5)
         ax.text(xs[-1], peak * 1.08, f"peak {an.fmt(peak)} TOPS", ha="right", va="bottom", fontsize=7)
         peak_top = peak
-        if bool(ch.row.get("winograd", data.r.spec.fixed.get("winograd", False))):
+        fixed = data.r.spec.fixed if data.r.spec is not None else {}
+        if bool(ch.row.get("winograd", fixed.get("winograd", False))):
             # Winograd F(2x2,3x3) does the nominal 3x3 MACs with fewer hardware MACs: nominal ops/s
             # of those layers can exceed the hardware peak by the reduction factor.
             wpeak = peak * float(model_constants()["winograd_f2x2_3x3_mac_reduction"])
@@ -442,9 +443,9 @@ def fig_hypervolume(data: ReportData, hist: pd.DataFrame) -> list[Figure]:
     fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
     best = 1.1 ** len(r.objectives)
     ax.plot(hist["trials"], hist["hypervolume"] / best * 100, color="#4C72B0", marker=".", lw=1.5)
-    nsga = r.spec is not None and r.spec.population and r.spec.sampler in ("nsga2", "nsga3")
-    if nsga:
-        for g in range(r.spec.population, int(hist["trials"].max()) + 1, r.spec.population):
+    population = r.spec.population if r.spec is not None and r.spec.sampler in ("nsga2", "nsga3") else 0
+    if population:
+        for g in range(population, int(hist["trials"].max()) + 1, population):
             ax.axvline(g, color="#DDDDDD", lw=0.7, zorder=0)
     ax.set_xlabel("trials evaluated [count]")
     ax.set_ylabel("hypervolume [% of the normalized box]")
@@ -455,4 +456,4 @@ def fig_hypervolume(data: ReportData, hist: pd.DataFrame) -> list[Figure]:
     return [Figure(name, "Hypervolume vs trials",
                    "Objectives normalized to [0, 1] over the feasible trials and turned into minimization; "
                    "reference point 1.1 in each. A curve still rising at the end means more trials would help"
-                   + ("; grey lines: NSGA generations." if nsga else "."), "convergence")]
+                   + ("; grey lines: NSGA generations." if population else "."), "convergence")]

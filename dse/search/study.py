@@ -46,6 +46,8 @@ def make_sampler(spec: StudySpec, seed: int):
         return optuna.samplers.RandomSampler(seed=seed)
     if s == "gp":
         return optuna.samplers.GPSampler(seed=seed)
+    if s == "vectorized":  # records its trials itself; NSGA-II serves any later study.ask
+        return optuna.samplers.NSGAIISampler(population_size=pop, seed=seed)
     raise UserError(f"search.sampler: {s!r} has no Optuna sampler (exhaustive runs without one)")
 
 
@@ -177,7 +179,7 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
                 raise UserError(f"objectives: the stored study {spec.name} has other objectives; "
                                 "run with --fresh to start over")
             record_fingerprint = check_fingerprint(spec, _system_attrs(existing).get(FINGERPRINT_ATTR), where)
-            n_existing = len(existing.trials)
+            n_existing = len(existing.get_trials(deepcopy=False))  # no deep copy: linear at 10^5 trials
         except KeyError:
             n_existing, record_fingerprint = 0, True
         # A new seed on resume (no repeated generation), kept inside the samplers' seed range.
