@@ -6,7 +6,7 @@ import pytest
 
 from dse.errors import UserError
 from dse.hardware import space
-from dse.hardware.designs import DesignBatch
+from dse.hardware.designs import DesignBatch, grid
 from dse.hardware.physical import area_breakdown_frame, derive
 from dse.hardware.presets import PRESETS, load_preset
 from dse.hardware.technology import load_technology
@@ -43,7 +43,7 @@ def test_presets_load_and_match_their_chip_specs():
 
 
 def test_derive_is_vectorized_and_consistent():
-    g = space.grid({"cores": [1, 8], "rows": [4, 256], "precision": list(space.PRECISIONS),
+    g = grid({"cores": [1, 8], "rows": [4, 256], "precision": list(space.PRECISIONS),
                     "dram_type": list(space.DRAM_TYPES), "dram_channels": [1, 2], "noc": list(space.NOCS),
                     "sram_mb": [0.25, 256]}, 7)
     hw = derive(g, load_technology(7))

@@ -7,8 +7,8 @@ from hypothesis import given, settings, strategies as st
 
 from dse.errors import UserError
 from dse.hardware import space
-from dse.hardware.designs import DesignBatch, load_design_file
-from dse.hardware.space import DRAM_TYPES, PARAMETERS, grid, grid_size, optuna_distributions, validate_params
+from dse.hardware.designs import DesignBatch, grid, load_design_file
+from dse.hardware.space import DRAM_TYPES, PARAMETERS, grid_size, optuna_distributions, validate_params
 
 EXPECTED = ("cores", "rows", "cols", "clock_ghz", "precision", "sram_mb", "dram_type", "dram_channels", "noc",
             "noc_width_bits", "batch", "winograd", "lowering")

@@ -30,6 +30,7 @@ import pytest
 from optuna.trial import TrialState
 
 from dse.errors import UserError
+from dse.hardware import designs as hwdesigns
 from dse.hardware import space as hwspace
 from dse.model.api import evaluate_columns
 from dse.search.executors import FAULT_ENV
@@ -249,7 +250,7 @@ def corner_designs(node_nm: int = 16):
     domains = {}
     for p in hwspace.PARAMETERS:
         domains[p.name] = {"values": [p.low, p.high]} if p.numeric else list(p.choices)
-    return hwspace.grid(domains, node_nm)
+    return hwdesigns.grid(domains, node_nm)
 
 
 def assert_finite(metrics: dict) -> None:

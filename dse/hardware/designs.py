@@ -26,28 +26,13 @@ import pandas as pd
 
 from dse.errors import UserError, key_path
 from dse.hardware import space
-from dse.hardware.space import DRAM_TYPES, LOWERINGS, NOCS, PRECISIONS
+from dse.hardware.space import DRAM_TYPES
 from dse.hardware.technology import SUPPORTED_NODES_NM, Technology, _check_node, load_technology
 
-HZ_PER_GHZ = 1e9
-BYTES_PER_MIB = 2**20
-
-#: field name -> (parameter name, numpy dtype, factor SI/friendly or None, code table or None)
+#: field name -> (parameter name, numpy dtype, factor SI/friendly or None, code table or None),
+#: derived from the parameter declarations (space.PARAMETERS), in their order.
 _FIELDS: dict[str, tuple[str, type, float | None, tuple | None]] = {
-    "cores": ("cores", np.int64, None, None),
-    "rows": ("rows", np.int64, None, None),
-    "cols": ("cols", np.int64, None, None),
-    "clock_hz": ("clock_ghz", np.float64, HZ_PER_GHZ, None),
-    "precision": ("precision", np.int8, None, PRECISIONS),
-    "sram_bytes": ("sram_mb", np.float64, float(BYTES_PER_MIB), None),
-    "dram_type": ("dram_type", np.int8, None, DRAM_TYPES),
-    "dram_channels": ("dram_channels", np.int64, None, None),
-    "noc": ("noc", np.int8, None, NOCS),
-    "noc_width_bits": ("noc_width_bits", np.int64, None, None),
-    "batch": ("batch", np.int64, None, None),
-    "winograd": ("winograd", np.bool_, None, None),
-    "lowering": ("lowering", np.int8, None, LOWERINGS),
-}
+    p.si_name: (p.name, p.dtype, p.factor, p.codes) for p in space.PARAMETERS}
 _PARAM_TO_FIELD = {v[0]: k for k, v in _FIELDS.items()}
 
 
@@ -303,3 +288,28 @@ def load_design_file(path: str | Path) -> tuple[DesignBatch, Technology]:
     except OSError as err:
         raise UserError(f"{path}: cannot read ({err.strerror})") from None
     return parse_design_mapping(doc)
+
+
+def grid(domains: Mapping[str, Any] | None, node_nm: int, *,
+         max_designs: int = space.MAX_GRID_DESIGNS) -> DesignBatch:
+    """The cartesian product of the domains (see :mod:`dse.hardware.space`) as a DesignBatch
+    (vectorized, no loop per design).
+
+    Order: row-major over :data:`space.PARAMETERS` (the last parameter varies fastest). Designs
+    whose ``dram_channels`` is not allowed for their ``dram_type`` are dropped. More than
+    ``max_designs`` designs raise UserError (restrict the domains or sample).
+    """
+    size = space.grid_size(domains)
+    if size > max_designs:
+        raise UserError(f"space: the grid has {size} designs, more than {max_designs}; restrict the domains")
+    doms = space.resolve_domains(domains)
+    axes = {name: space.grid_codes(name, space.domain_values(d)) for name, d in doms.items()}
+    total = int(np.prod([len(v) for v in axes.values()]))
+    flat = np.arange(total, dtype=np.int64)
+    cols, stride = {}, total
+    for name, vals in axes.items():  # one column at a time: (flat // stride) % n
+        stride //= len(vals)
+        cols[name] = vals[(flat // stride) % len(vals)]
+    keep = space.channels_allowed(cols["dram_type"].astype(np.int64), cols["dram_channels"])
+    cols = {k: v[keep] for k, v in cols.items()}
+    return DesignBatch.from_columns(cols, node_nm)

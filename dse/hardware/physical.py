@@ -44,7 +44,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from dse.hardware.designs import BYTES_PER_MIB, DesignBatch
+from dse.hardware.designs import DesignBatch
+from dse.hardware.space import BYTES_PER_MIB
 from dse.hardware.space import DRAM_TYPES, NOCS, PRECISIONS
 from dse.hardware.technology import BITS_PER_BYTE, Technology
 
