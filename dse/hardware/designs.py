@@ -17,7 +17,7 @@ Unknown tables or keys are errors; every error names its TOML path (``design.sra
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -42,8 +42,10 @@ class DesignBatch:
 
     ``cores``, ``rows``, ``cols`` (MAC array per core), ``dram_channels``, ``noc_width_bits`` (bits),
     ``batch`` (images): int64. ``clock_hz`` (Hz), ``sram_bytes`` (bytes): float64. ``precision``,
-    ``dram_type``, ``noc``, ``lowering``: int8 codes into :data:`PRECISIONS`, :data:`DRAM_TYPES`,
-    :data:`NOCS`, :data:`LOWERINGS`. ``winograd``: bool. ``node_nm``: process node (nm), one per
+    ``dram_type``, ``noc``, ``lowering``, ``dataflow``: int8 codes into the parameters' choices
+    (:data:`space.PRECISIONS`, ...). ``winograd``: bool. ``local_bytes`` (bytes of local buffer
+    per core): float64; ``sram_bw_bytes_per_cycle`` (global SRAM bytes per clock): int64.
+    The fields are those of :data:`space.PARAMETERS` (checked at import). ``node_nm``: process node (nm), one per
     batch. Build with the ``from_*`` constructors, which validate; the arrays are read-only.
     """
 
@@ -60,6 +62,9 @@ class DesignBatch:
     batch: np.ndarray
     winograd: np.ndarray
     lowering: np.ndarray
+    dataflow: np.ndarray
+    local_bytes: np.ndarray
+    sram_bw_bytes_per_cycle: np.ndarray
     node_nm: int
 
     # --- constructors ---------------------------------------------------------------------
@@ -167,7 +172,7 @@ class DesignBatch:
             if table is not None:
                 data[param] = np.asarray(table, dtype=object)[a.astype(np.int64)]
             elif factor is not None:
-                data[param] = a / factor
+                data[param] = a // int(factor) if a.dtype.kind == "i" else a / factor
             else:
                 data[param] = a
         data["node_nm"] = np.full(len(self), self.node_nm, dtype=np.int64)
@@ -179,6 +184,10 @@ class DesignBatch:
         frame = self.to_frame().drop(columns="node_nm")
         return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
                 for row in frame.to_dict(orient="records")]
+
+
+if tuple(f.name for f in fields(DesignBatch))[:-1] != tuple(_FIELDS):  # node_nm comes last
+    raise RuntimeError("DesignBatch fields differ from the parameter declarations (space.PARAMETERS)")
 
 
 def _convert(col, n, fname, form, p, dtype, factor, table, prefix) -> np.ndarray:
@@ -211,8 +220,11 @@ def _convert(col, n, fname, form, p, dtype, factor, table, prefix) -> np.ndarray
         return arr.astype(bool)
     if arr.dtype.kind not in "iuf":
         bad = next((x for x in arr.flat if isinstance(x, (bool, np.bool_))
-                    or not isinstance(x, (int, float, np.integer, np.floating))), arr.flat[0])
-        raise UserError(f"{field}: {bad!r} is not a number (allowed: {p.describe_domain()})")
+                    or not isinstance(x, (int, float, np.integer, np.floating))), None)
+        if bad is None:  # numbers held as objects (e.g. a categorical sampler's choices)
+            arr = arr.astype(np.float64)
+        else:
+            raise UserError(f"{field}: {bad!r} is not a number (allowed: {p.describe_domain()})")
     vals = arr.astype(np.float64)
     friendly = vals / factor if (factor is not None and form == "si") else vals
     bad = np.flatnonzero(~np.isfinite(friendly))

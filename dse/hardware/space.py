@@ -13,7 +13,7 @@ A domain must lie inside the parameter's default domain (which is also its valid
 Parameters missing from a ``domains`` mapping are fixed at their default value.
 
 Grids (:func:`grid`): ``int`` ranges step by ``step`` (default 1); ``log_int`` ranges take
-``low * 2**i`` up to ``high``; linear ``float`` ranges step by ``step`` (clock: 0.1 GHz), log
+``low * 2**i`` up to ``high`` (a range from 0, e.g. ``local_kib``, takes 0 and then 1, 2, 4, ...); linear ``float`` ranges step by ``step`` (clock: 0.1 GHz), log
 ``float`` ranges (sram_mb) take ``low * 2**i`` up to ``high``; explicit value lists are used as
 given. Combinations whose ``dram_channels`` is not allowed for their ``dram_type`` are dropped.
 The grid builder itself is :func:`dse.hardware.designs.grid` (it returns a ``DesignBatch``).
@@ -36,6 +36,7 @@ PRECISIONS = ("int8", "int16", "fp16", "bf16", "fp32")
 DRAM_TYPES = tuple(dram_channel_table()["dram_type"])  # LPDDR4 ... HBM3E (catalog order)
 NOCS = ("bus", "ring", "mesh", "crossbar")
 LOWERINGS = ("im2col", "channel")
+DATAFLOWS = ("ws", "os", "is")
 
 KINDS = ("int", "log_int", "float", "categorical", "bool")
 
@@ -119,6 +120,14 @@ PARAMETERS: tuple[Parameter, ...] = (
               help="Winograd F(2x2,3x3) for 3x3 stride-1 convolutions"),
     Parameter("lowering", "", "categorical", "im2col", choices=LOWERINGS,
               help="how convolutions map onto the array: im2col (K*K*C reduction) or channel (C reduction)"),
+    Parameter("dataflow", "", "categorical", "ws", choices=DATAFLOWS,
+              help="what stays in the array: ws weights (reduction x out channels), os outputs "
+                   "(pixels x out channels), is inputs (reduction x pixels)"),
+    Parameter("local_kib", "KiB", "log_int", 0, 0, 4096, log=True,
+              help="local buffer per core (KiB = 2^10 bytes) holding the tiles the array reuses; 0: none",
+              field="local_bytes", factor=float(BYTES_PER_KIB)),
+    Parameter("sram_bw_bytes_per_cycle", "bytes/cycle", "log_int", 512, 16, 16384, log=True,
+              help="global SRAM bandwidth (bytes per core clock cycle, all banks), independent of sram_mb"),
 )
 
 _BY_NAME = {p.name: p for p in PARAMETERS}
@@ -358,6 +367,8 @@ def optuna_distributions(domains: Mapping[str, Any] | None) -> dict[str, od.Base
             step = int(d.step or 1)
             high = d.low + (d.high - d.low) // step * step
             out[name] = od.IntDistribution(int(d.low), int(high), step=step)
+        elif p.kind == "log_int" and d.low == 0:  # a log scale cannot hold 0: the grid's points
+            out[name] = od.CategoricalDistribution([int(v) for v in domain_values(d)])
         elif p.kind == "log_int":
             out[name] = od.IntDistribution(int(d.low), int(d.high), log=True)
         elif d.log:
@@ -379,6 +390,9 @@ def domain_values(domain: Domain) -> np.ndarray:
         return np.array(domain.values, dtype=object if p.kind == "categorical" else None)
     if p.kind == "int":
         return np.arange(int(domain.low), int(domain.high) + 1, int(domain.step or 1), dtype=np.int64)
+    if p.kind == "log_int" and domain.low == 0:
+        ones = domain_values(Domain(domain.name, 1, domain.high)) if domain.high >= 1 else []
+        return np.concatenate([[0], ones]).astype(np.int64)
     if p.kind == "log_int" or domain.log:
         n = int(math.floor(math.log2(domain.high / domain.low) + 1e-9)) + 1
         vals = domain.low * 2.0 ** np.arange(n)

@@ -27,16 +27,18 @@ WORKLOAD_METRICS = (
     "energy_noc_j", "energy_dram_j", "energy_static_j", "weights_resident", "batch",
 )
 #: Per-design metric columns (independent of the workload).
-DESIGN_METRICS = ("area_mm2", "area_mac_mm2", "area_sram_mm2", "area_dram_phy_mm2", "area_noc_mm2",
+DESIGN_METRICS = ("area_mm2", "area_mac_mm2", "area_sram_mm2", "area_local_mm2", "area_dram_phy_mm2", "area_noc_mm2",
                   "area_overhead_mm2", "static_power_w", "peak_tops", "power_density_limit_w_per_mm2")
 TERA = 1e12
 MILLI, MEGA, MICRO = 1e-3, 1e6, 1e-6  # friendly units at the edge: ms, mJ, MB, us
 
 
 def design_metrics(hw: HardwareArrays) -> dict[str, np.ndarray]:
-    """(D,) per-design columns: area breakdown (mm^2), static power (W), peak TOPS (2 ops/MAC)."""
+    """(D,) per-design columns: area breakdown (mm^2; ``area_local_mm2`` is the cores' local
+    buffers), static power (W), peak TOPS (2 ops/MAC)."""
     return {
         "area_mm2": hw.area_mm2, "area_mac_mm2": hw.area_mac_mm2, "area_sram_mm2": hw.area_sram_mm2,
+        "area_local_mm2": hw.area_local_mm2,
         "area_dram_phy_mm2": hw.area_dram_phy_mm2, "area_noc_mm2": hw.area_noc_mm2,
         "area_overhead_mm2": hw.area_overhead_mm2, "static_power_w": hw.static_power_w,
         "peak_tops": OPS_PER_MAC * hw.peak_macs_per_s / TERA,
@@ -150,6 +152,7 @@ def per_layer_frame(table: LayerTable, m: NetworkMetrics) -> pd.DataFrame:
         "op": np.tile(table.to_frame()["op"].to_numpy(), d),
         "macs": np.tile(table.macs, d),
         "cycles": lay["cycles"].ravel(),
+        "compute_cycles": lay["compute_cycles"].ravel(),
         "time_us": lay["time_s"].ravel() / MICRO,
         "compute_us": lay["compute_s"].ravel() / MICRO,
         "sram_us": lay["sram_s"].ravel() / MICRO,
