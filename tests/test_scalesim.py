@@ -113,8 +113,8 @@ def test_multicore_splits_follow_the_fold_accounting():
     """A layer split over cores costs what its largest share costs on one core."""
     col = lambda v: np.array([[float(v)]])  # noqa: E731
     for df in range(len(DATAFLOWS)):
-        one = lambda n, k: map_layers(df, col(16), col(8), col(1), col(147), col(1), col(k), col(1),  # noqa: E731
-                                      col(n)).cycles[0, 0]
+        def one(n, k, df=df):
+            return map_layers(df, col(16), col(8), col(1), col(147), col(1), col(k), col(1), col(n)).cycles[0, 0]
         four = map_layers(df, col(16), col(8), col(4), col(147), col(1), col(64), col(1), col(1000))
         by_pixels, by_channels = one(250, 64), one(1000, 16)
         assert four.cycles[0, 0] == min(by_pixels, by_channels)

@@ -62,6 +62,7 @@ class LayerGeometry:
     fused_idx: np.ndarray  # (F,) layers fused into the layer before them
     t_need: np.ndarray  # (1, T) per-image SRAM elements to keep each tensor on chip
     t_spill_factor: np.ndarray  # (1, T) elements moved per image if it spills: (1 + readers) x size
+    t_size: np.ndarray  # (1, T) elements per image
     t_weight_life: np.ndarray  # (1, T) weight elements of the layers of its life
     alive_tensor: np.ndarray  # (A,) tensors alive at each layer, listed layer by layer
     alive_starts: np.ndarray  # (L,) first entry of each layer in alive_tensor
@@ -161,6 +162,7 @@ def _tensor_geometry(table: LayerTable) -> dict:
         alive_starts=np.searchsorted(alive_layer[by_layer], np.arange(len(table.op))),
         t_need=pad(table.tensor_need_elems, 0.0),
         t_spill_factor=pad(factor, 0.0),
+        t_size=pad(size, 1.0),
         t_weight_life=pad(life_w, 0.0),
         t_first=np.concatenate([t_first, [0]]),
         t_last=np.concatenate([t_last, [-1]]),
@@ -245,9 +247,13 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
     fits = b_fit >= batch
     n_sub = _ceil_div(batch, np.maximum(b_fit, 1.0))
     cost_sub = np.where(resident, 0.0, (n_sub - 1.0) * g.t_weight_life * bpe)
-    cost_spill = g.t_spill_factor * batch_bytes
+    # A tensor that does not fit spills only the part that overflows the activation SRAM (the
+    # rest of its rows stay on chip), at most all of it.
+    overflow = g.t_need * batch_bytes - sram_act
+    spill_part = np.clip(overflow / (g.t_size * batch_bytes), 0.0, 1.0)
+    cost_spill = spill_part * g.t_spill_factor * batch_bytes
     sub = ~fits & (b_fit >= 1.0) & (cost_sub < cost_spill)
-    spill = (~fits & ~sub).astype(np.float64)
+    spill = np.where(fits | sub, 0.0, spill_part)
     spill_elems = np.add.reduceat(spill[:, g.spill_tensor] * g.spill_elems, g.spill_starts, axis=1)
     layer_passes = 1.0
     if sub.any():  # each layer runs in as many sub-batches as the tensors alive across it need
