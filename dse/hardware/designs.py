@@ -26,6 +26,7 @@ import pandas as pd
 
 from dse.errors import UserError, key_path
 from dse.hardware import space
+from dse.hardware.grid_order import axis_positions
 from dse.hardware.space import DRAM_TYPES
 from dse.hardware.technology import SUPPORTED_NODES_NM, Technology, _check_node, load_technology
 
@@ -316,12 +317,9 @@ def grid(domains: Mapping[str, Any] | None, node_nm: int, *,
         raise UserError(f"space: the grid has {size} designs, more than {max_designs}; restrict the domains")
     doms = space.resolve_domains(domains)
     axes = {name: space.grid_codes(name, space.domain_values(d)) for name, d in doms.items()}
-    total = int(np.prod([len(v) for v in axes.values()]))
-    flat = np.arange(total, dtype=np.int64)
-    cols, stride = {}, total
-    for name, vals in axes.items():  # one column at a time: (flat // stride) % n
-        stride //= len(vals)
-        cols[name] = vals[(flat // stride) % len(vals)]
+    sizes = [len(v) for v in axes.values()]
+    positions = axis_positions(np.arange(int(np.prod(sizes)), dtype=np.int64), sizes)
+    cols = {name: vals[pos] for (name, vals), pos in zip(axes.items(), positions)}
     keep = space.channels_allowed(cols["dram_type"].astype(np.int64), cols["dram_channels"])
     cols = {k: v[keep] for k, v in cols.items()}
     return DesignBatch.from_columns(cols, node_nm)

@@ -255,7 +255,7 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
     sub = ~fits & (b_fit >= 1.0) & (cost_sub < cost_spill)
     spill = np.where(fits | sub, 0.0, spill_part)
     spill_elems = np.add.reduceat(spill[:, g.spill_tensor] * g.spill_elems, g.spill_starts, axis=1)
-    layer_passes = 1.0
+    layer_passes: float | np.ndarray = 1.0
     if sub.any():  # each layer runs in as many sub-batches as the tensors alive across it need
         passes = np.where(sub, n_sub, 1.0)
         layer_passes = np.maximum.reduceat(passes[:, g.alive_tensor], g.alive_starts, axis=1)

@@ -56,7 +56,7 @@ def _ceil_div(a, b):
 
 
 def map_layers(dataflow: int, rows: np.ndarray, cols: np.ndarray, cores: np.ndarray,
-               reduction: np.ndarray, kernel_loops: np.ndarray, out_channels: np.ndarray,
+               reduction: np.ndarray, kernel_loops: np.ndarray | float, out_channels: np.ndarray,
                groups: np.ndarray, vectors: np.ndarray) -> Mapping:
     """Fold-exact cycles for every design and layer, all designs with the same ``dataflow``.
 
