@@ -295,3 +295,14 @@ def test_summary_directions_are_checked_and_nan_objectives_do_not_break_the_repo
     (out / "summary.json").write_text(json.dumps(summary))
     res = run_cli("report", str(out))
     assert res.returncode == 2 and "direction 'upwards' is not maximize or minimize" in res.stderr
+
+
+def test_every_catalog_constant_has_a_physical_domain():
+    from dse.hardware.technology import catalog_rows, override_domain
+
+    rows = catalog_rows()
+    for key, unit, v7, v16 in zip(rows["key"], rows["unit"], rows["value_7nm"], rows["value_16nm"]):
+        low, inclusive, high, reason = override_domain(key, unit)
+        assert reason and low <= high
+        for value in (v7, v16):  # the catalog's own values lie inside their domains
+            assert (value > low or (inclusive and value == low)) and value <= high, (key, value)
