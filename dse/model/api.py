@@ -14,6 +14,7 @@ import pandas as pd
 
 from dse.errors import UserError
 from dse.hardware.technology import Technology, load_technology
+from dse.hardware.cost import die_cost
 from dse.hardware.designs import DesignBatch
 from dse.hardware.physical import HardwareArrays, derive
 from dse.model.evaluator import OPS_PER_MAC, NetworkMetrics, evaluate_workload
@@ -28,19 +29,23 @@ WORKLOAD_METRICS = (
 )
 #: Per-design metric columns (independent of the workload).
 DESIGN_METRICS = ("area_mm2", "area_mac_mm2", "area_sram_mm2", "area_dram_phy_mm2", "area_noc_mm2",
-                  "area_overhead_mm2", "static_power_w", "peak_tops", "power_density_limit_w_per_mm2")
+                  "area_overhead_mm2", "static_power_w", "peak_tops", "power_density_limit_w_per_mm2",
+                  "die_cost_usd", "die_yield")
 TERA = 1e12
 MILLI, MEGA, MICRO = 1e-3, 1e6, 1e-6  # friendly units at the edge: ms, mJ, MB, us
 
 
-def design_metrics(hw: HardwareArrays) -> dict[str, np.ndarray]:
-    """(D,) per-design columns: area breakdown (mm^2), static power (W), peak TOPS (2 ops/MAC)."""
+def design_metrics(hw: HardwareArrays, tech: Technology) -> dict[str, np.ndarray]:
+    """(D,) per-design columns: area breakdown (mm^2), static power (W), peak TOPS (2 ops/MAC),
+    cost of a good die (USD, :mod:`dse.hardware.cost`) and its yield (fraction)."""
+    cost = die_cost(hw.area_mm2, tech)
     return {
         "area_mm2": hw.area_mm2, "area_mac_mm2": hw.area_mac_mm2, "area_sram_mm2": hw.area_sram_mm2,
         "area_dram_phy_mm2": hw.area_dram_phy_mm2, "area_noc_mm2": hw.area_noc_mm2,
         "area_overhead_mm2": hw.area_overhead_mm2, "static_power_w": hw.static_power_w,
         "peak_tops": OPS_PER_MAC * hw.peak_macs_per_s / TERA,
         "power_density_limit_w_per_mm2": hw.power_density_limit_w_per_mm2,
+        "die_cost_usd": cost.die_cost_usd, "die_yield": cost.die_yield,
     }
 
 
@@ -73,7 +78,7 @@ def evaluate_columns(columns: Mapping[str, np.ndarray], node_nm: int, technology
     # Sampled DRAM channel counts may not exist for the sampled DRAM type: snap to the nearest.
     designs = DesignBatch.from_columns(columns, node_nm, repair_channels=True)
     hw = derive(designs, tech)  # independent of the batch size
-    out = dict(design_metrics(hw))
+    out = dict(design_metrics(hw, tech))
     out["dram_channels"] = designs.dram_channels.astype(np.float64)
     for label, batch in workloads:
         d = designs if batch is None else designs.with_values(batch=np.asarray(batch))
@@ -111,7 +116,7 @@ def evaluate(designs: DesignBatch, workloads: str | LayerTable | Iterable, batch
     tech = technology or load_technology(designs.node_nm)
     hw = derive(designs, tech)
     frames, layer_frames = [], {}
-    base = design_metrics(hw)
+    base = design_metrics(hw, tech)
     for table in _as_tables(workloads):
         m = evaluate_workload(table, designs, hw, per_layer=per_layer)
         cols = workload_metrics(m, hw, designs.batch)

@@ -34,6 +34,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 OBJECTIVE_COLUMN = {
     "throughput": "throughput_ips", "latency": "latency_s", "energy": "energy_j", "power": "power_w",
     "throughput_per_w": "throughput_per_w", "throughput_per_mm2": "throughput_per_mm2", "area": "area_mm2",
+    "die_cost": "die_cost_usd",
 }
 
 
@@ -94,6 +95,8 @@ def constraint_values(spec: StudySpec, metrics: dict) -> dict[str, np.ndarray]:
     area = metrics["area_mm2"]
     if spec.area_mm2 is not None:
         out["area_mm2"] = area / spec.area_mm2 - 1.0
+    if spec.die_cost_usd is not None:
+        out["die_cost_usd"] = metrics["die_cost_usd"] / spec.die_cost_usd - 1.0
     for w in spec.workloads:
         lab = w.label
         power = metrics[f"{lab}:power_w"]
