@@ -77,6 +77,17 @@ def evaluate_columns(columns: Mapping[str, np.ndarray], node_nm: int, technology
     tech = load_technology(node_nm, dict(technology))
     # Sampled DRAM channel counts may not exist for the sampled DRAM type: snap to the nearest.
     designs = DesignBatch.from_columns(columns, node_nm, repair_channels=True)
+    return score_designs(designs, tech, workloads)
+
+
+def score_designs(designs: DesignBatch, tech, workloads: Sequence[tuple[str, np.ndarray | None]]
+                  ) -> dict[str, np.ndarray]:
+    """The metric columns of :func:`evaluate_columns` for a DesignBatch of D designs.
+
+    ``tech`` is a Technology, or a :class:`dse.hardware.ranges.TechnologySamples` whose values
+    are (D,) arrays (Monte Carlo); ``workloads`` are (label, batch) pairs, batch (D,), a scalar
+    or None. Returns dict of (D,) float64 arrays.
+    """
     hw = derive(designs, tech)  # independent of the batch size
     out = dict(design_metrics(hw, tech))
     out["dram_channels"] = designs.dram_channels.astype(np.float64)
