@@ -6,9 +6,13 @@ study uses (at its node, after its overrides), so one range serves every node an
 ``low_factor <= 1 <= high_factor``, and ``1, 1`` marks a definition or a standard (zero width).
 A quoted measurement gets a narrow range, an estimate a wide one; ``reason`` says why.
 
-Sampling: each constant's factor is drawn independently from a two-piece log-uniform
-distribution: with probability 1/2 log-uniform on [low, 1], else on [1, high]. Its median is the
-point estimate, and a zero-width range returns the point estimate exactly.
+Meaning of a range: ``low`` and ``high`` are the constant's P10 and P90, an 80% interval around
+the point estimate (the usual way to elicit a plausible range). Sampling: each factor is drawn
+independently from a two-piece lognormal with median 1 whose 10th and 90th percentiles are
+``low`` and ``high``: log f = z ln(high) / 1.2816 for z >= 0 and z ln(1/low) / 1.2816 for
+z < 0, z standard normal clipped to +-3 so that no sample is absurd. The median is the point
+estimate, and a zero-width range returns the point estimate exactly. Shares (unit ``fraction``)
+are clipped at 1 (``area_overhead_fraction`` at 0.95).
 
 :class:`TechnologySamples` is a :class:`~dse.hardware.technology.Technology` look-alike whose
 :meth:`~TechnologySamples.value` returns one value per design row: R = S x D rows, sample-major
@@ -31,6 +35,10 @@ from dse.hardware.technology import UNIT_TO_SI, Technology, catalog_rows
 
 #: Rows whose value must stay below 1 after sampling (a share of the die / of a resource).
 FRACTION_CEILING = {"area_overhead_fraction": 0.95}
+#: Standard-normal quantile of P90: a range's ends are the 10th and 90th percentiles.
+Z_P90 = 1.2815515655446004
+#: Sampled standard-normal values are clipped to +-Z_CLIP (0.3% of the mass beyond).
+Z_CLIP = 3.0
 
 
 @lru_cache(maxsize=1)
@@ -57,15 +65,15 @@ def uncertain_keys(keys: Sequence[str] | None = None) -> tuple[str, ...]:
 
 
 def sample_factors(keys: Sequence[str], n_samples: int, seed: int) -> np.ndarray:
-    """(n_samples, len(keys)) factors, two-piece log-uniform per key; same seed, same factors."""
+    """(n_samples, len(keys)) factors, two-piece lognormal per key with P10 = low, median 1,
+    P90 = high (z clipped to +-Z_CLIP); same seed, same factors."""
     if int(n_samples) < 1:
         raise UserError(f"samples: {n_samples} must be >= 1")
     ranges = constant_ranges()
     low = np.log([ranges[k][0] for k in keys])
     high = np.log([ranges[k][1] for k in keys])
-    u = np.random.default_rng(seed).random((int(n_samples), len(keys)))
-    upper = u >= 0.5
-    log_f = np.where(upper, high * (2.0 * u - 1.0), low * (1.0 - 2.0 * u))
+    z = np.clip(np.random.default_rng(seed).standard_normal((int(n_samples), len(keys))), -Z_CLIP, Z_CLIP)
+    log_f = np.where(z >= 0, z * high, -z * low) / Z_P90  # low < 0: ln(low) * |z| / Z_P90
     return np.exp(log_f)
 
 
