@@ -14,10 +14,10 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core: no BLAS threads (none are used anyway)
 
-import argparse  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import tempfile
+import time
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,8 +12,9 @@ from dse.hardware.designs import DesignBatch
 from dse.hardware.physical import derive
 from dse.hardware.presets import load_preset
 from dse.hardware.technology import SUPPORTED_NODES_NM, load_technology
+from dse.search.scoring import constraint_values
 from dse.search.spec import load_study
-from dse.search.study import constraint_values, run_study
+from dse.search.study import run_study
 
 CM2 = 100.0  # mm^2 per cm^2
 
@@ -69,7 +70,7 @@ def test_die_cost_is_an_objective_and_a_budget(tmp_path):
     path = tmp_path / "cost.toml"
     path.write_text(text)
     spec = load_study(path)
-    assert spec.die_cost_usd == 6 and [o.key for o in spec.objectives][1] == "die_cost_usd"
+    assert spec.die_cost_usd == 6 and [o.column for o in spec.objectives][1] == "die_cost_usd"
     result = run_study(spec, tmp_path / "results", executor="local", progress=False)
     trials = result.trials_frame()
     assert (trials["die_cost_usd"] > 0).all()

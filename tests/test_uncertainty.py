@@ -8,13 +8,23 @@ import pytest
 
 from dse.hardware.designs import DesignBatch
 from dse.hardware.presets import load_preset
-from dse.hardware.ranges import (TechnologySamples, constant_ranges, overrides_for_sample, sample_factors,
-                                 uncertain_keys)
+from dse.hardware.ranges import (
+    TechnologySamples,
+    constant_ranges,
+    overrides_for_sample,
+    sample_factors,
+    uncertain_keys,
+)
 from dse.hardware.technology import SUPPORTED_NODES_NM, catalog_rows, load_technology
 from dse.model.api import score_designs
 from dse.model.constants import model_constants
 from dse.model.uncertainty import evaluate_factors, monte_carlo, one_at_a_time
-from dse.search.robustness import knee, losses, nondominated, pareto_probability, spearman
+from dse.search.robustness import (
+    knee,
+    nondominated,
+    pareto_probability,
+    spearman,
+)
 from dse.search.spec import load_study
 
 WL = [("yolov3@320x320", None)]

@@ -30,8 +30,9 @@ def _fmt(x: float) -> str:
 
 def format_report(res: dict, units) -> str:
     rec = res["recommended"]
-    lines = [f"study {res['study']} ({res['node_nm']} nm): {res['front_designs']} front designs x "
-             f"{res['samples']} technology samples ({res['constants_sampled']} constants with a range), seed {res['seed']}",
+    lines = [(f"study {res['study']} ({res['node_nm']} nm): {res['front_designs']} front designs x "
+              f"{res['samples']} technology samples ({res['constants_sampled']} constants with a range), "
+              f"seed {res['seed']}"),
              f"recommended: trial {rec['trial']} ({rec['chosen_by']})",
              "  " + ", ".join(f"{k} = {v}" for k, v in rec["params"].items())]
     for col, b in rec["bands"].items():

@@ -24,9 +24,9 @@ designs are evaluated as one batch of S x D designs without a Python loop over s
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
-from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -13,13 +13,18 @@ There is no Python loop over samples; the cost is that of evaluating S x D desig
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from dse.hardware.designs import DesignBatch
-from dse.hardware.ranges import TechnologySamples, constant_ranges, sample_factors, uncertain_keys
+from dse.hardware.ranges import (
+    TechnologySamples,
+    constant_ranges,
+    sample_factors,
+    uncertain_keys,
+)
 from dse.hardware.technology import Technology
 from dse.model.api import score_designs
 

@@ -37,7 +37,7 @@ METRIC_UNITS: dict[str, tuple[str, str, float]] = {
     "batch": ("batch", "images", 1.0),
     "area_mm2": ("area", "mm^2", 1.0),
     "die_cost_usd": ("die cost", "USD", 1.0),
-    "die_yield": ("die yield", "fraction", 1.0),
+    "die_yield": ("die yield", "%", 100.0),
     "area_mac_mm2": ("MAC area", "mm^2", 1.0),
     "area_sram_mm2": ("SRAM area", "mm^2", 1.0),
     "area_dram_phy_mm2": ("DRAM PHY area", "mm^2", 1.0),

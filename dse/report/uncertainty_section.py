@@ -96,7 +96,7 @@ def fig_tornado(data: F.ReportData, res: dict) -> list[F.Figure]:
     fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 1.0 + 0.32 * sum(len(r) for _, r in panels)
                                                        + 0.5 * len(panels)), squeeze=False)
     for ax, (col, rows) in zip(axes[:, 0], panels):
-        name, unit, _ = an.unit_of(col)
+        name = an.unit_of(col)[0]
         nom = rows[0]["nominal"]
         lo = np.array([100 * (r["value_at_low"] / nom - 1) for r in rows])
         hi = np.array([100 * (r["value_at_high"] / nom - 1) for r in rows])
@@ -118,15 +118,15 @@ def fig_tornado(data: F.ReportData, res: dict) -> list[F.Figure]:
 def summary_text(res: dict) -> list[str]:
     rec = res["recommended"]
     probs = np.array([p["probability"] for p in res["pareto_probability"]])
-    out = [f"The technology constants are estimates: {res['constants_sampled']} of them have a plausible range "
-           f"(P10..P90, with its reason, in dse/hardware/catalog/ranges.csv). The front's "
-           f"{res['front_designs']} designs were re-evaluated under {res['samples']} samples of them "
-           f"(seed {res['seed']}; `dse sensitivity {res['study']}` repeats this with more samples).",
-           f"The recommended design (trial {rec['trial']}, {rec['chosen_by']}) stays on the front in "
-           f"{rec['pareto_probability']:.0%} of the samples and stays the recommendation in "
-           f"{rec['stays_recommended']:.0%}.",
-           f"{int((probs >= 0.9).sum())} of the {len(probs)} front designs stay on the front in at least 90% of "
-           f"the samples; {int((probs < 0.5).sum())} in fewer than half."]
+    out = [(f"The technology constants are estimates: {res['constants_sampled']} of them have a plausible range "
+            f"(P10..P90, with its reason, in dse/hardware/catalog/ranges.csv). The front's "
+            f"{res['front_designs']} designs were re-evaluated under {res['samples']} samples of them "
+            f"(seed {res['seed']}; `dse sensitivity {res['study']}` repeats this with more samples)."),
+           (f"The recommended design (trial {rec['trial']}, {rec['chosen_by']}) stays on the front in "
+            f"{rec['pareto_probability']:.0%} of the samples and stays the recommendation in "
+            f"{rec['stays_recommended']:.0%}."),
+           (f"{int((probs >= 0.9).sum())} of the {len(probs)} front designs stay on the front in at least 90% "
+            f"of the samples; {int((probs < 0.5).sum())} in fewer than half.")]
     flips = res["flips_recommendation"]
     out.append("Constants that change the recommendation at one end of their range: "
                + (", ".join(flips) if flips else "none (the recommendation holds at both ends of every range)")

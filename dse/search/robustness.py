@@ -20,15 +20,16 @@ Metric arrays may have any leading shape; the last axis is the design axis.
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from dse.hardware.designs import DesignBatch
 from dse.hardware.ranges import constant_ranges
+from dse.search.scoring import constraint_values
 from dse.search.spec import StudySpec
-from dse.search.study import constraint_values, decode, objective_column
+from dse.search.study import decode
 
 #: Constants listed per objective in a tornado.
 TORNADO_TOP = 10
@@ -52,7 +53,7 @@ def study_designs(spec: StudySpec, trials: pd.DataFrame) -> tuple[DesignBatch, l
 
 def losses(spec: StudySpec, metrics: dict) -> np.ndarray:
     """(..., D, M) objective values to minimize (maximized ones negated)."""
-    cols = [np.asarray(metrics[objective_column(o)], dtype=np.float64) * (-1.0 if o.direction == "maximize" else 1.0)
+    cols = [np.asarray(metrics[o.column], dtype=np.float64) * (-1.0 if o.direction == "maximize" else 1.0)
             for o in spec.objectives]
     return np.stack(cols, axis=-1)
 
@@ -128,7 +129,7 @@ def tornado(spec: StudySpec, oat, design: int, top: int = TORNADO_TOP) -> dict[s
     ranges = constant_ranges()
     out = {}
     for o in spec.objectives:
-        col = objective_column(o)
+        col = o.column
         nom = float(oat.nominal[col][design])
         low, high = oat.low[col][:, design], oat.high[col][:, design]
         swing = np.abs(high - low)
@@ -156,7 +157,7 @@ def front_ranking(spec: StudySpec, oat, recommended: int, rule: Recommender = kn
         for k, key in enumerate(oat.keys):
             out.append({
                 "constant": key, "end": end, "factor": float(oat.ends[k, 0 if end == "low" else 1]),
-                "rank_correlation": {objective_column(o): float(rho[k, j]) for j, o in enumerate(spec.objectives)},
+                "rank_correlation": {o.column: float(rho[k, j]) for j, o in enumerate(spec.objectives)},
                 "min_rank_correlation": float(np.nanmin(rho[k])) if np.isfinite(rho[k]).any() else float("nan"),
                 "front_retained": float(keep[k]),
                 "recommended": int(rec[k]),
@@ -182,7 +183,7 @@ def study_front(spec: StudySpec, trials: pd.DataFrame) -> pd.DataFrame:
     from dse.search.pareto import pareto_mask
 
     feas = trials[trials["feasible"].astype(bool)] if "feasible" in trials else trials
-    cols = [objective_column(o) for o in spec.objectives]
+    cols = [o.column for o in spec.objectives]
     mask = pareto_mask(feas[cols].to_numpy(dtype=np.float64), spec.directions)
     return feas[mask].reset_index(drop=True)
 
@@ -209,7 +210,7 @@ def analyse(spec: StudySpec, front: pd.DataFrame, n_samples: int, seed: int,
         rec, how = int(np.flatnonzero(trial_ids == recommended_trial)[0]), "the study's recommendation"
     else:
         rec, how = int(rule(nominal_L, nominal_ok)), "knee of the front (nearest the ideal point after min-max scaling)"
-    cols = [objective_column(o) for o in spec.objectives]
+    cols = [o.column for o in spec.objectives]
     prob = pareto_probability(spec, mc.metrics)
     ranking = front_ranking(spec, oat, rec, rule)
     flips = sorted({r["constant"] for r in ranking if r["flips_recommendation"]})

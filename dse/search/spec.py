@@ -54,26 +54,14 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from dse.errors import UserError, key_path
 from dse.hardware import space as hwspace
 from dse.hardware.technology import SUPPORTED_NODES_NM, catalog_rows, load_technology
+from dse.model.metrics import OBJECTIVES, column_name
 from dse.workloads.registry import parse_workload
 
-#: Objective metrics: (direction, unit of the stored value, needs a workload).
-OBJECTIVES: dict[str, tuple[str, str, bool]] = {
-    "throughput": ("maximize", "inferences/s", True),
-    "latency": ("minimize", "s", True),
-    "energy": ("minimize", "J/inference", True),
-    "power": ("minimize", "W", True),
-    "throughput_per_w": ("maximize", "inferences/s/W", True),
-    "throughput_per_mm2": ("maximize", "inferences/s/mm^2", True),
-    "area": ("minimize", "mm^2", False),
-    "die_cost": ("minimize", "USD", False),
-}
-#: Stored column of each objective that takes no workload.
-DESIGN_OBJECTIVE_COLUMN = {"area": "area_mm2", "die_cost": "die_cost_usd"}
 SAMPLERS = ("nsga2", "nsga3", "tpe", "random", "gp", "exhaustive")
 EXECUTORS = ("auto", "local", "ray")
 TOP_LEVEL_KEYS = {"name", "description", "node_nm", "workloads", "space", "budgets", "objectives",
@@ -92,7 +80,7 @@ class WorkloadSpec:
 
     label: str  # canonical NAME@WxH
     batch: int | None
-    batch_domain: dict | None = None
+    batch_domain: hwspace.Domain | None = None
 
     @property
     def batch_param(self) -> str:
@@ -101,23 +89,26 @@ class WorkloadSpec:
 
 @dataclass(frozen=True)
 class Objective:
+    """One objective: a metric of :data:`dse.model.metrics.OBJECTIVES` (by its study-file name),
+    on a workload label when the metric is per workload (None otherwise)."""
+
     metric: str
-    workload: str | None  # label, or None for area
+    workload: str | None
 
     @property
     def direction(self) -> str:
-        return OBJECTIVES[self.metric][0]
+        return OBJECTIVES[self.metric].direction
 
     @property
-    def key(self) -> str:
-        """Name of the stored metric: ``area_mm2``, ``die_cost_usd`` or ``LABEL:metric``."""
-        return DESIGN_OBJECTIVE_COLUMN[self.metric] if self.workload is None else f"{self.workload}:{self.metric}"
+    def column(self) -> str:
+        """The stored column it reads: ``area_mm2`` or ``LABEL:throughput_ips`` (SI)."""
+        return column_name(OBJECTIVES[self.metric], self.workload)
 
     @property
     def label(self) -> str:
-        unit = OBJECTIVES[self.metric][1]
+        m = OBJECTIVES[self.metric]
         where = f" on {self.workload}" if self.workload else ""
-        return f"{self.direction} {self.metric}{where} [{unit}]"
+        return f"{self.direction} {self.metric}{where} [{m.si_unit}]"
 
 
 @dataclass(frozen=True)
@@ -127,7 +118,7 @@ class StudySpec:
     name: str
     node_nm: int
     workloads: tuple[WorkloadSpec, ...]
-    searched: dict[str, Any]  # parameter -> domain (range dict or list of choices)
+    searched: dict[str, hwspace.Domain]  # parameter -> its searched domain
     fixed: dict[str, Any]  # parameter -> value (defaults filled in)
     area_mm2: float | None
     power_w: float | None
@@ -182,7 +173,12 @@ def _domain(name: str, value, path: str) -> "hwspace.Domain":
     return hwspace.make_domain(name, value, prefix=path[: -len(name)] if path.endswith(name) else f"{path}.")
 
 
-def _number(value, path: str, *, integer=False, positive=True, allow_zero=False) -> float:
+@overload
+def _number(value, path: str, *, integer: Literal[True], positive: bool = ..., allow_zero: bool = ...) -> int: ...
+@overload
+def _number(value, path: str, *, integer: Literal[False] = ..., positive: bool = ...,
+            allow_zero: bool = ...) -> float: ...
+def _number(value, path: str, *, integer: bool = False, positive: bool = True, allow_zero: bool = False):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _fail(path, f"expected a {'whole ' if integer else ''}number, got {type(value).__name__} {value!r}")
     if not math.isfinite(value):
@@ -225,7 +221,9 @@ def _workloads(raw, path="workloads", base_dir: Path | None = None) -> tuple[tup
     """The workloads and an alias map (names as written -> label) for objectives and budgets."""
     if not isinstance(raw, list) or not raw:
         _fail(path, "expected a non-empty array of tables like {name = \"yolov3@1920x1088\", batch = 1}")
-    out, seen, aliases = [], set(), {}
+    out: list[WorkloadSpec] = []
+    seen: set[str] = set()
+    aliases: dict[str, str] = {}
     for i, item in enumerate(raw):
         p = f"{path}[{i}]"
         if isinstance(item, str):
@@ -250,7 +248,7 @@ def _workloads(raw, path="workloads", base_dir: Path | None = None) -> tuple[tup
         if isinstance(batch, (dict, list)):
             dom = _domain("batch", batch, f"{p}.batch")
             if dom.fixed:
-                out.append(WorkloadSpec(label, int(dom.values[0] if dom.values else dom.low)))
+                out.append(WorkloadSpec(label, int(hwspace.domain_values(dom)[0])))
             else:
                 out.append(WorkloadSpec(label, None, dom))
         else:
@@ -276,7 +274,7 @@ def _resolve_workload(text, field: str, aliases: dict, labels) -> str:
     return label
 
 
-def _space(raw, path="space") -> tuple[dict, dict]:
+def _space(raw, path="space") -> tuple[dict[str, hwspace.Domain], dict[str, Any]]:
     """Split ``[space]`` into searched domains and fixed values (defaults fill the rest)."""
     raw = _table(raw, path)
     names = [p.name for p in hwspace.PARAMETERS if p.name != "batch"]
@@ -313,7 +311,7 @@ def _objectives(raw, labels: list[str], aliases: dict, path="objectives") -> tup
         raw = [{"metric": "throughput", "workload": labels[0]}, {"metric": "area"}, {"metric": "power"}]
     if not isinstance(raw, list) or not raw:
         _fail(path, "expected a non-empty array of tables like {metric = \"throughput\", workload = \"...\"}")
-    out = []
+    out: list[Objective] = []
     for i, item in enumerate(raw):
         p = f"{path}[{i}]"
         item = _table(item, p)
@@ -322,7 +320,7 @@ def _objectives(raw, labels: list[str], aliases: dict, path="objectives") -> tup
         if metric not in OBJECTIVES:
             _fail(f"{p}.metric", f"unknown metric {metric!r} (allowed: {', '.join(OBJECTIVES)})")
         wl = item.get("workload")
-        if OBJECTIVES[metric][2]:
+        if OBJECTIVES[metric].per_workload:
             if wl is None:
                 if len(labels) > 1:
                     _fail(f"{p}.workload", f"required for {metric} when the study has several workloads")
@@ -331,8 +329,8 @@ def _objectives(raw, labels: list[str], aliases: dict, path="objectives") -> tup
         elif wl is not None:
             _fail(f"{p}.workload", f"{metric} does not take a workload")
         obj = Objective(metric, wl)
-        if obj.key in {o.key for o in out}:
-            _fail(p, f"objective {obj.key} is listed twice")
+        if obj.column in {o.column for o in out}:
+            _fail(p, f"objective {obj.column} is listed twice")
         out.append(obj)
     return tuple(out)
 

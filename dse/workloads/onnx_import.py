@@ -36,16 +36,13 @@ that read no activation (shape arithmetic, weight preprocessing) are ignored.
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from functools import lru_cache
 from pathlib import Path
 
 from dse.errors import UserError
 from dse.workloads.layers import LayerTable, NetBuilder, Tensor, conv_out
-
-#: Largest input side accepted (pixels), as for the built-ins.
-MAX_SIDE_PX = 8192
+from dse.workloads.names import MAX_SIDE_PX, RESOLUTION_RE
 
 CONV_OPS = ("Conv", "ConvTranspose")
 FC_OPS = ("Gemm", "MatMul")
@@ -81,14 +78,11 @@ _WEIGHT_INPUTS = {
     "Tile": (1,), "Gather": (1,), **{op: (1,) for op in REDUCE_OPS},
 }
 
-_SPEC_RE = re.compile(r"^(?P<w>\d+)x(?P<h>\d+)$")
-
-
 def parse_onnx_spec(text: str, field: str = "onnx") -> tuple[str, int | None, int | None]:
     """``"net.onnx@1920x1080"`` -> ("net.onnx", 1920, 1080); ``"net.onnx"`` -> ("net.onnx", None, None)."""
     text = str(text).strip()
     base, sep, res = text.rpartition("@")
-    if sep and (m := _SPEC_RE.match(res)):
+    if sep and (m := RESOLUTION_RE.match(res)):
         width, height = int(m["w"]), int(m["h"])
         check_side(width, height, field)
         return base, width, height
@@ -128,7 +122,7 @@ def load_onnx(path, width: int | None = None, height: int | None = None,
     where = f"{field}: {path}"
     if (width is None) != (height is None):
         raise UserError(f"{where}: give both width and height, or neither")
-    if width is not None:
+    if width is not None and height is not None:
         check_side(width, height, field)
     model = _read_model(onnx, path, where)
     graph = model.graph
@@ -173,7 +167,7 @@ def load_onnx_workload(onnx: str, resolution: str | None = None, allow_unsupport
         path = Path(base_dir) / path
     width = height = None
     if resolution is not None:
-        m = _SPEC_RE.match(str(resolution).strip())
+        m = RESOLUTION_RE.match(str(resolution).strip())
         if not m:
             raise UserError(f"{field}: resolution {resolution!r} is not WIDTHxHEIGHT (e.g. 1920x1080)")
         width, height = int(m["w"]), int(m["h"])
@@ -266,7 +260,9 @@ def _fix_input(image, width, height, where) -> tuple[int, int, int]:
                             "resolution (FILE@WIDTHxHEIGHT, e.g. net.onnx@1920x1080)")
         if _dim(dims[ci]) is None:
             raise UserError(f"{where}: input '{image.name}' has a dynamic channel count")
-        return _dim(dims[wi]), _dim(dims[hi]), _dim(dims[ci])
+        w, h, c = _dim(dims[wi]), _dim(dims[hi]), _dim(dims[ci])
+        assert w is not None and h is not None and c is not None  # set or checked just above
+        return w, h, c
     shape = [_dim(d) for d in dims]
     if width is not None:
         raise UserError(f"{where}: input '{image.name}' is not an image (rank {rank}, not N,C,H,W); "
@@ -381,7 +377,8 @@ class _Importer:
         for vi in list(self.graph.input) + list(self.graph.value_info) + list(self.graph.output):
             if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
                 dims = [_dim(d) for d in vi.type.tensor_type.shape.dim]
-                self.shapes[vi.name] = None if any(d is None for d in dims) else dims
+                known = [d for d in dims if d is not None]
+                self.shapes[vi.name] = known if len(known) == len(dims) else None
         self.const_values = {}
         for t in self.graph.initializer:
             self.shapes[t.name] = list(t.dims)
