@@ -35,6 +35,10 @@ def test_edge_exclusion_and_scribe_reduce_dies_per_wafer():
     assert dies_per_wafer(100.0, 300.0, 3.0) < base
     assert dies_per_wafer(100.0, 300.0, 0.0, 0.1) < base
     assert dies_per_wafer(1e6, 300.0) == 0.0  # larger than the wafer: no die
+    tech = load_technology(16)  # ... and its cost is at least a wafer, finite, growing with area
+    huge = die_cost(np.array([5e4, 1e5, 1e6]), tech)
+    assert np.all(np.isfinite(huge.die_cost_usd)) and np.all(np.diff(huge.die_cost_usd) > 0)
+    assert huge.die_cost_usd[0] >= tech.value("wafer_cost_16nm")
 
 
 def test_die_cost_uses_the_node_rows_and_adders():

@@ -16,8 +16,10 @@ Y = exp(-A D0)) is too pessimistic for large dies, and Murphy's model has no kno
 clustering. The negative binomial has one (``yield_cluster_alpha``), is the form used by
 Hennessy & Patterson and by ttm-cas (Ning et al., ISCA 2023), and reduces to Poisson for large
 alpha. Yield uses the die area A (defects in the scribe kill nothing); N uses the footprint A'.
-N is kept continuous (no floor) so that cost is smooth in area; N < 1 (a die larger than the
-usable wafer) gives an infinite cost.
+N is kept continuous (no rounding) so that cost is smooth in area. A die that does not fit the
+wafer (N < 1) is charged one whole wafer per die (N floored at 1, in :func:`die_cost` only), so
+the cost stays finite and still grows with area through the yield; such dies are far beyond the
+lithography reticle (about 858 mm^2), which the model does not check.
 
 Every function broadcasts: technology values may be scalars or arrays aligned with ``area_mm2``
 (Monte Carlo samples, see :mod:`dse.model.uncertainty`).
@@ -73,9 +75,8 @@ def die_cost(area_mm2, tech) -> DieCost:
     y = negative_binomial_yield(area, tech.value(f"defect_density_{tech.node_nm}nm"),
                                 tech.value("yield_cluster_alpha"))
     wafer = np.broadcast_to(np.asarray(tech.value(f"wafer_cost_{tech.node_nm}nm"), dtype=np.float64), area.shape)
-    good = n * y
-    with np.errstate(divide="ignore", invalid="ignore"):
-        silicon = np.where(n >= 1.0, wafer / good, np.inf)
+    good = np.maximum(n, 1.0) * y  # a die larger than the wafer costs at least a wafer
+    silicon = wafer / good
     test = np.broadcast_to(np.asarray(tech.value("die_test_cost"), dtype=np.float64), area.shape)
     package = np.broadcast_to(np.asarray(tech.value("die_package_cost"), dtype=np.float64), area.shape)
     return DieCost(dies_per_wafer=n, die_yield=y, wafer_cost_usd=np.array(wafer), silicon_cost_usd=silicon,
