@@ -32,7 +32,7 @@ Outputs in ``results/NAME/`` (the study's Optuna storage is not used: nothing to
   ``front_size``, ``seconds``, ``designs_per_s``, ``executor``, ``table_rows`` and ``table_rule``.
 * ``study.toml``: a copy of the study file.
 
-:func:`run_exhaustive` returns a :class:`dse.search.scoring.RunResult` whose ``study`` is None (there
+:func:`run_exhaustive` returns a :class:`dse.search.result.RunResult` whose ``study`` is None (there
 is no Optuna study); it carries ``summary`` (the dict written to summary.json) and ``front`` (the
 Pareto front as a DataFrame) as extra attributes.
 """
@@ -53,11 +53,13 @@ import pandas as pd
 
 from dse.errors import UserError
 from dse.hardware import space as hwspace
+from dse.hardware.grid_order import axis_positions
 from dse.search.executors import Executor, batch_designs, make_executor
 from dse.search.pareto import pareto_mask
 from dse.search.results_files import CONSTRAINT_PREFIX, EXHAUSTIVE_PARQUET, PARETO_CSV, SUMMARY_JSON
-from dse.search.scoring import (RunResult, best_per_objective, better, budget_columns, constraint_values,
-                                feasible_mask, smallest_seen, write_study_copy)
+from dse.search.result import RunResult, write_study_copy
+from dse.search.scoring import (best_per_objective, better, budget_columns, constraint_values, feasible_mask,
+                                smallest_seen)
 from dse.search.spec import StudySpec
 
 #: Spaces up to this size get every design in exhaustive.parquet; larger ones only feasible ones.
@@ -128,11 +130,8 @@ class ExhaustiveSpace:
         (label, batch (D,)) pairs), and the enumerated axes' columns for the output tables.
         """
         flat = np.arange(start, stop, dtype=np.int64)
-        cols: dict[str, np.ndarray] = {}
-        stride = self.raw_total
-        for axis in self.axes:
-            stride //= len(axis.values)
-            cols[axis.name] = axis.values[(flat // stride) % len(axis.values)]
+        positions = axis_positions(flat, [len(a.values) for a in self.axes])
+        cols: dict[str, np.ndarray] = {a.name: a.values[pos] for a, pos in zip(self.axes, positions)}
         n = flat.size
         types = cols["dram_type"] if "dram_type" in cols else np.full(n, self.fixed["dram_type"])
         chans = cols["dram_channels"] if "dram_channels" in cols else np.full(n, self.fixed["dram_channels"])

@@ -1,24 +1,16 @@
-"""What the study loop and the exhaustive sweep share: budgets as constraint values, feasibility,
-the best value per objective, the run result and the copy of the study file beside the results.
+"""What the study loop and the exhaustive sweep share to score designs: budgets as constraint
+values, feasibility, the best value per objective, the smallest area and power seen. Pure numpy.
+(The run result and the study copy beside the results are in :mod:`dse.search.result`.)
 """
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import numpy as np
 
-from dse.errors import UserError
 from dse.model.metrics import MAXIMIZE, column_name
-from dse.search.results_files import EXHAUSTIVE_PARQUET, STUDY_COPY
 from dse.search.spec import StudySpec
-
-if TYPE_CHECKING:
-    import optuna
-    import pandas as pd
 
 
 def constraint_values(spec: StudySpec, metrics: dict) -> dict[str, np.ndarray]:
@@ -51,7 +43,7 @@ def feasible_mask(constraints: dict[str, np.ndarray], n: int) -> np.ndarray:
     return ok
 
 
-def best_per_objective(values: np.ndarray, feasible: np.ndarray, directions: list[str]
+def best_per_objective(values: np.ndarray, feasible: np.ndarray, directions: Sequence[str]
                        ) -> list[tuple[float, int] | None]:
     """Per objective column j of ``values`` (D, K): (best value, row index) among the feasible
     rows with a finite value, or None when there is none."""
@@ -89,50 +81,5 @@ def better(a: float, b: float | None, direction: str) -> bool:
     return b is None or (a > b if direction == MAXIMIZE else a < b)
 
 
-@dataclass
-class RunResult:
-    """What a run produced. Exhaustive sweeps have no Optuna study (``study`` is None): their
-    table is ``out_dir/exhaustive.parquet`` and their exact front is ``front``."""
-
-    spec: StudySpec
-    out_dir: Path
-    study: optuna.Study | None
-    evaluated: int  # trials (or designs, for exhaustive sweeps) evaluated by this run
-    seconds: float
-    executor: str
-    summary: dict | None = None
-    front: pd.DataFrame | None = None
-    nodes_used: int = 0  # Ray nodes that ran evaluation chunks (0: evaluated in-process)
-
-    def trials_frame(self) -> pd.DataFrame:
-        """Every complete trial as a DataFrame (parameters, metrics, constraints, feasibility)."""
-        if self.study is None:
-            import pandas as pd
-
-            return pd.read_parquet(self.out_dir / EXHAUSTIVE_PARQUET)
-        from dse.search.tables import trials_frame
-
-        return trials_frame(self.study)
-
-    def pareto_frame(self) -> pd.DataFrame | None:
-        """The feasible Pareto-optimal trials, as rows of :meth:`trials_frame`."""
-        if self.study is None:
-            return self.front
-        from dse.search.tables import pareto_frame
-
-        return pareto_frame(self.study)
-
-
-def write_study_copy(spec: StudySpec, out_dir: Path) -> None:
-    """Keep the study file beside its results (what produced them)."""
-    try:
-        if spec.source_text:
-            (out_dir / STUDY_COPY).write_text(spec.source_text)
-        elif spec.source_path and spec.source_path.exists():
-            shutil.copyfile(spec.source_path, out_dir / STUDY_COPY)
-    except OSError as err:
-        raise UserError(f"results: cannot write {out_dir / STUDY_COPY} ({err.strerror or err})") from None
-
-
 __all__ = ["constraint_values", "feasible_mask", "best_per_objective", "better", "budget_columns",
-           "smallest_seen", "RunResult", "write_study_copy"]
+           "smallest_seen"]

@@ -23,8 +23,8 @@ from dse.hardware import space as hwspace
 from dse.search.drivers import DriverRecord, live_driver_trials
 from dse.search.executors import Executor, make_executor
 from dse.search.results_files import JOURNAL_NAME, METRICS_ATTR, OBJECTIVES_ATTR
-from dse.search.scoring import (RunResult, best_per_objective, better, constraint_values, feasible_mask,
-                                write_study_copy)
+from dse.search.result import RunResult, write_study_copy
+from dse.search.scoring import best_per_objective, better, constraint_values, feasible_mask
 from dse.search.spec import StudySpec
 from dse.search.storage import (corrupt_storage, describe_storage, make_results_dir, storage_errors,
                                 storage_for, sync_storage)
