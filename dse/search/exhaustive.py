@@ -32,7 +32,7 @@ Outputs in ``results/NAME/`` (the study's Optuna storage is not used: nothing to
   ``front_size``, ``seconds``, ``designs_per_s``, ``executor``, ``table_rows`` and ``table_rule``.
 * ``study.toml``: a copy of the study file.
 
-:func:`run_exhaustive` returns a :class:`dse.search.result.RunResult` whose ``study`` is None (there
+:func:`run_exhaustive` returns a :class:`dse.search.scoring.RunResult` whose ``study`` is None (there
 is no Optuna study); it carries ``summary`` (the dict written to summary.json) and ``front`` (the
 Pareto front as a DataFrame) as extra attributes.
 """
@@ -57,9 +57,8 @@ from dse.hardware.grid_order import axis_positions
 from dse.search.executors import Executor, batch_designs, make_executor
 from dse.search.pareto import pareto_mask
 from dse.search.results_files import CONSTRAINT_PREFIX, EXHAUSTIVE_PARQUET, PARETO_CSV, SUMMARY_JSON
-from dse.search.result import RunResult, write_study_copy
-from dse.search.scoring import (best_per_objective, better, budget_columns, constraint_values, feasible_mask,
-                                smallest_seen)
+from dse.search.scoring import (RunResult, best_per_objective, better, budget_columns, constraint_values,
+                                feasible_mask, smallest_seen, write_study_copy)
 from dse.search.spec import StudySpec
 
 #: Spaces up to this size get every design in exhaustive.parquet; larger ones only feasible ones.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dse.search.executors import Executor
-from dse.search.result import RunResult
+from dse.search.scoring import RunResult
 from dse.search.spec import StudySpec
 
 

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from dse.search.results_files import (CONSTRAINT_PREFIX, METRICS_ATTR, OBJECTIVES_ATTR, PARETO_CSV,
                                       SUMMARY_JSON, TRIALS_CSV, TRIALS_PARQUET)
-from dse.search.scoring import best_per_objective, smallest_seen
+from dse.search.best import best_per_objective, smallest_seen
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
