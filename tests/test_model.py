@@ -129,7 +129,8 @@ def _next_allowed_channels(dram_type, channels):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(params=design_params, workload=st.sampled_from(WORKLOADS), knob=st.sampled_from(
-    ["sram_mb", "dram_channels", "clock_ghz", "noc_width_bits"]), factor=st.floats(1.01, 4.0))
+    ["sram_mb", "dram_channels", "clock_ghz", "noc_width_bits", "sram_bw_bytes_per_cycle", "local_kib"]),
+    factor=st.floats(1.01, 4.0))
 def test_throughput_never_drops_when_one_resource_grows(params, workload, knob, factor):
     base = _batch([params]).to_params()[0]  # channels repaired to an allowed count
     bigger = dict(base)
@@ -185,3 +186,13 @@ def test_cli_validate_json(cli):
     data = json.loads(res.stdout)
     assert res.returncode == (0 if passed(data) else 1), res.stderr  # exit 1 when a check fails
     assert data["summary"]["rows"] == 5 and data["summary"]["rows_within_tolerance"] == 5
+    # uncertainty bands (dse.model.uncertainty): P10 <= P90 per published point, coverage in the summary
+    points = data["throughput"] + data["efficiency"]
+    for r in data["throughput"]:
+        assert r["p10_ips"] <= r["predicted_ips"] * 1.05 and r["p10_ips"] < r["p90_ips"]
+        assert r["inside_band"] == (r["p10_ips"] <= r["published_ips"] <= r["p90_ips"])
+    for r in data["efficiency"]:
+        assert r["p10_tops_per_w"] < r["p90_tops_per_w"]
+    s = data["summary"]
+    assert s["band_points"] == len(points) and s["band_points_inside"] == sum(r["inside_band"] for r in points)
+    assert s["band_coverage"] == s["band_points_inside"] / s["band_points"]
