@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from dse.errors import UserError
+from dse.user_files import MAX_TOKEN_BYTES, read_user_bytes
 from dse.model.api import evaluate_columns
 
 #: Work per Ray task below which the task overhead dominates (NOTES-optuna-ray.md: 50-100 ms).
@@ -133,12 +134,12 @@ def token_source() -> str:
         return AUTH_TOKEN_ENV
     custom = os.environ.get(AUTH_TOKEN_PATH_ENV)
     path = custom or os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
-    try:
-        with open(path) as fh:
-            if fh.read().strip():
-                return f"{AUTH_TOKEN_PATH_ENV}={path}" if custom else path
-    except OSError:
-        pass
+    if not os.path.exists(path):
+        return ""
+    where = f"{AUTH_TOKEN_PATH_ENV}={path}" if custom else path
+    # A FIFO or /dev/zero here must not hang or exhaust memory: one line instead.
+    if read_user_bytes(path, what="Ray token file", max_bytes=MAX_TOKEN_BYTES, where=where).strip():
+        return where
     return ""
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 import optuna
 from optuna.trial import TrialState
 
+from dse.atomic_write import write_text_atomic
 from dse.errors import UserError
 from dse.hardware import space as hwspace
 from dse.search.drivers import DriverRecord, live_driver_trials
@@ -275,7 +276,7 @@ def write_study_copy(spec: StudySpec, out_dir: Path) -> None:
     """Keep the study file beside its results (what produced them)."""
     try:
         if spec.source_text:
-            (out_dir / "study.toml").write_text(spec.source_text)
+            write_text_atomic(out_dir / "study.toml", spec.source_text)
         elif spec.source_path and spec.source_path.exists():
             shutil.copyfile(spec.source_path, out_dir / "study.toml")
     except OSError as err:

@@ -15,6 +15,8 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from dse.atomic_write import atomic_path, write_text_atomic
+
 METRICS_ATTR = "metrics"
 OBJECTIVES_ATTR = "dse_objectives"
 
@@ -53,9 +55,12 @@ def write_tables(study: optuna.Study, out_dir: Path, extra_summary: dict | None 
     out_dir = Path(out_dir)
     trials = trials_frame(study)
     pareto = pareto_frame(study, trials)
-    trials.to_parquet(out_dir / "trials.parquet", index=False)
-    trials.to_csv(out_dir / "trials.csv", index=False)
-    pareto.to_csv(out_dir / "pareto.csv", index=False)
+    with atomic_path(out_dir / "trials.parquet") as tmp:
+        trials.to_parquet(tmp, index=False)
+    with atomic_path(out_dir / "trials.csv") as tmp:
+        trials.to_csv(tmp, index=False)
+    with atomic_path(out_dir / "pareto.csv") as tmp:
+        pareto.to_csv(tmp, index=False)
     objectives = objective_columns(study)
     directions = [d.name.lower() for d in study.directions]
     summary = {
@@ -72,5 +77,5 @@ def write_tables(study: optuna.Study, out_dir: Path, extra_summary: dict | None 
             idx = feas[col].idxmax() if direction == "maximize" else feas[col].idxmin()
             summary["best"][col] = {"value": float(feas.loc[idx, col]), "trial": int(feas.loc[idx, "trial"])}
     summary.update(extra_summary or {})
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
