@@ -136,7 +136,7 @@ def load_onnx(path, width: int | None = None, height: int | None = None,
     if (width is None) != (height is None):
         raise UserError(f"{where}: give both width and height, or neither")
     if width is not None:
-        check_side(width, height, field)
+        check_side(width, height, where)
     model = _read_model(onnx, path, where)
     graph = model.graph
     _sort_nodes(graph, where)
