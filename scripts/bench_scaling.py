@@ -3,7 +3,7 @@
 
 The space is a fixed ``grid(...)`` of ~0.9 M designs (YOLOv3 @ 1920x1088, 16 nm), evaluated with
 :class:`dse.search.executors.RayExecutor` in chunks of ``--chunk`` designs (tens of ms of work
-each: Ray pays off only then, NOTES-optuna-ray.md) on a local Ray with ``num_cpus=1`` and then
+each: Ray pays off only then, docs/architecture.md, "Measured costs") on a local Ray with ``num_cpus=1`` and then
 ``num_cpus=2``. Each Ray session is warmed up (workers started, workload tables cached) before the
 timed sweep; 1- and 2-worker sweeps alternate ``--repeat`` times and the best of each counts. Both runs must give identical metrics.
 

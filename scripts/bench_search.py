@@ -30,7 +30,7 @@ from dse.hardware.space import Domain
 from dse.search.exhaustive import run_exhaustive
 from dse.search.pareto import hypervolume, objective_bounds
 from dse.search.spec import load_study
-from dse.search.study import objective_column, run_study
+from dse.search.study import run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STUDY = ROOT / "studies" / "yolov3-2mp-edge.toml"
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
         root = Path(tmp)
         t0 = time.perf_counter()
         ex = run_exhaustive(replace(spec, sampler="exhaustive"), root, executor="auto", progress=False)
-        cols = [objective_column(o) for o in spec.objectives]
+        cols = [o.column for o in spec.objectives]
         true_front = ex.front[cols].to_numpy(dtype=float)
         dirs = spec.directions
         bounds = objective_bounds(true_front)

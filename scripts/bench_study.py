@@ -31,7 +31,8 @@ import optuna
 
 import dse.search.study as study_mod
 from dse.search.spec import load_study
-from dse.search.study import constraint_values, distributions
+from dse.search.scoring import constraint_values
+from dse.search.study import distributions
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STUDY = ROOT / "studies" / "yolov3-2mp-edge.toml"

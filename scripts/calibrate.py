@@ -58,8 +58,8 @@ def main() -> None:
         tech = load_technology(designs.node_nm, dict(tech.overrides) | {"mac_energy_calibration": 1.0})
         f = evaluate(designs, r["workload"], batch=int(r["batch"]), technology=tech).iloc[0]
         ops_per_inference = f["effective_tops"] * 1e12 / f["throughput_ips"]  # 2 x nominal MACs
-        target_mj = ops_per_inference / (float(r["tops_per_w"]) * 1e12) * 1e3
-        factor = (target_mj - (f["energy_mj"] - f["energy_mac_mj"])) / f["energy_mac_mj"]
+        target_j = ops_per_inference / (float(r["tops_per_w"]) * 1e12)
+        factor = (target_j - (f["energy_j"] - f["energy_mac_j"])) / f["energy_mac_j"]
         factors.append(factor)
         print(f"{r['preset']:<10} {r['workload']} batch {r['batch']}: MAC energy factor {factor:.2f} "
               f"for {r['tops_per_w']} TOPS/W")

@@ -13,6 +13,13 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests that use the shared local Ray carry the ``ray`` marker (``-m "not ray"`` skips them)."""
+    for item in items:
+        if "ray_local" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ray)
+
+
 @pytest.fixture
 def cli():
     return run_cli

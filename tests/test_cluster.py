@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 from conftest import write_small_study
 
+pytestmark = [pytest.mark.cluster, pytest.mark.ray]
+
 ROOT = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))
 START_TIMEOUT_S = 90.0

@@ -48,3 +48,27 @@ def test_out_of_domain_designs_exit_2_with_one_line(tmp_path):
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "allowed: inferx_x1" in out.stderr
     out = dse("evaluate", "--design", str(tmp_path / "missing.toml"))
     assert out.returncode == 2 and "no such design file" in out.stderr
+
+
+def test_evaluate_json_is_si_with_units_in_keys():
+    out = dse("evaluate", "--preset", "t4", "--workload", "resnet50", "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    keys = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                keys.append(k)
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(doc)
+    assert not [k for k in keys if k.endswith(("_ms", "_mj", "_mb", "_us", "_ghz"))]
+    summary = doc["workloads"][0]["summary"]
+    assert 0 < summary["latency_s"] < 0.1 and summary["dram_bytes"] > 1e6
+    layer = doc["workloads"][0]["layers"][0]
+    assert "time_s" in layer and "dram_bytes" in layer
+    assert doc["design"]["clock_hz"] == 1.59e9

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import write_small_study
 
+pytestmark = pytest.mark.postgres
+
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -34,7 +34,8 @@ from dse.hardware import space as hwspace
 from dse.model.api import evaluate_columns
 from dse.search.executors import FAULT_ENV
 from dse.search.spec import load_study
-from dse.search.study import JOURNAL_NAME, run_study
+from dse.search.results_files import JOURNAL_NAME
+from dse.search.study import run_study
 
 # --- helpers ------------------------------------------------------------------------------------
 
@@ -162,6 +163,7 @@ def test_worker_crash_loses_and_duplicates_nothing(small_study, tmp_path, monkey
 # --- storage faults ------------------------------------------------------------------------------
 
 
+@pytest.mark.root
 def test_read_only_results_folder(small_study, tmp_path):
     study = small_study(trials=64, population=32)
     results = tmp_path / "results"
@@ -217,6 +219,7 @@ def _fsize_limit(limit_bytes: int):
     return apply
 
 
+@pytest.mark.root
 def test_full_disk(small_study, tmp_path):
     """The results root fills up mid-run: one clear line; after freeing space the rerun resumes."""
     study = small_study(trials=256, population=64)

@@ -12,7 +12,8 @@ from dse.hardware import space
 from dse.model.api import evaluate_columns
 from dse.search.exhaustive import run_exhaustive
 from dse.search.spec import load_study
-from dse.search.study import constraint_values, objective_column, run_study
+from dse.search.run import run_search
+from dse.search.scoring import constraint_values
 
 STUDY = """
 name = "tiny-exhaustive"
@@ -70,7 +71,7 @@ def tiny(tmp_path_factory):
     path = folder / "tiny.toml"
     path.write_text(STUDY)
     spec = load_study(path)
-    result = run_study(spec, results_root=folder / "results", progress=False)
+    result = run_search(spec, results_root=folder / "results", progress=False)
     return spec, result
 
 
@@ -82,7 +83,7 @@ def test_exhaustive_front_is_brute_force_front(tiny):
     assert len(table) == hw_size * 3 == result.evaluated  # batch 1, 2, 4
     assert 100 <= len(table) <= 2000
     assert table["design"].tolist() == list(range(len(table)))
-    cols = [objective_column(o) for o in spec.objectives]
+    cols = [o.column for o in spec.objectives]
 
     # Independent re-evaluation of every design of the grid, in one call.
     grid = space.grid({**spec.searched, **spec.fixed}, spec.node_nm).to_frame()

@@ -18,7 +18,9 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from dse.search.spec import load_study
-from dse.search.study import JOURNAL_NAME, constraint_values, run_study
+from dse.search.results_files import JOURNAL_NAME
+from dse.search.scoring import constraint_values
+from dse.search.study import run_study
 from dse.search.tables import pareto_frame, trials_frame
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,6 +163,7 @@ def test_python_api(small_study, tmp_path):
     trials, front = result.trials_frame(), result.pareto_frame()
     assert isinstance(trials, pd.DataFrame) and isinstance(front, pd.DataFrame)
     assert len(trials) == 64 and 0 < len(front) <= trials["feasible"].sum()
+    assert set(trials["noc_width_bits"]) <= {64, 128, 256, 512, 1024}  # powers of two, never 533 bits
     assert front["feasible"].all()
     pd.testing.assert_frame_equal(front, pareto_frame(result.study))
     # the front is non-dominated among the feasible trials

@@ -1,4 +1,4 @@
-"""The built-in networks against ../shared/reference/workloads.csv and hand counts."""
+"""The built-in networks against the published counts of docs/references.md (Workloads) and hand counts."""
 
 import json
 

@@ -4,7 +4,9 @@ Shows the design's area breakdown (mm^2), static power (W) and peak rates, then 
 ``--workload`` a summary (throughput, latency, energy, power, utilization, DRAM traffic) and a
 per-layer table (cycles, time, bound, DRAM MB, utilization). Organisation: :func:`load_design`
 (flags -> design + technology), :func:`area_summary` (-> plain dict in SI and mm^2),
-:func:`format_area_summary` (-> text), :func:`workload_reports` (-> plain dicts), :func:`run`.
+:func:`format_area_summary` (-> text), :func:`workload_reports` (-> plain dicts in SI),
+:func:`run`. ``--json`` prints the plain dicts: SI units, named in every key (``latency_s``,
+``energy_j``, ``dram_bytes``, ``time_s``; areas in ``_mm2``); the text converts at the edge.
 """
 
 from __future__ import annotations
@@ -15,18 +17,31 @@ import sys
 
 from dse.errors import UserError
 
+MICRO, MEGA, GIGA, TERA = 1e-6, 1e6, 1e9, 1e12
+MIB = 2**20  # bytes per MiB (the unit of sram_mb)
+
+
+def preset_names() -> list[str]:
+    """The presets (``dse/hardware/presets/*.toml``) without importing the hardware layer, so that
+    ``dse --help`` stays fast."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("dse.hardware.presets")
+    folders = spec.submodule_search_locations if spec else None
+    return sorted(p.stem for folder in folders or () for p in Path(folder).glob("*.toml"))
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from dse.hardware.presets import PRESETS
-
     parser = subparsers.add_parser(
         "evaluate", help="score one design: area, power, throughput and a per-layer breakdown",
         description="Score one design given as a preset or a TOML design file.")
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--preset", metavar="NAME", help=f"a built-in chip: {', '.join(PRESETS)}")
+    src.add_argument("--preset", metavar="NAME", help=f"a built-in chip: {', '.join(preset_names())} (any case)")
     src.add_argument("--design", metavar="FILE.toml", help="a design file ([design] and optional [technology])")
     parser.add_argument("--workload", action="append", metavar="NAME[@WxH]",
-                        help="workload to evaluate (repeatable), e.g. yolov3@1440x1440")
+                        help="workload to evaluate (repeatable), e.g. yolov3@1440x1440 or "
+                             "path/to/net.onnx@1920x1080")
     parser.add_argument("--batch", type=int, metavar="N", help="batch size (default: the design's)")
     parser.add_argument("--winograd", choices=("on", "off"), help="override the design's Winograd setting")
     parser.add_argument("--layers", type=int, default=None, metavar="N",
@@ -34,7 +49,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--area-only", action="store_true", help="only the area breakdown and static power")
     parser.add_argument("--catalog", action="store_true",
                         help="print the technology catalog at the design's node (overrides applied)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output (base units)")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output in SI units, named in every key (latency_s, energy_j, "
+                             "dram_bytes, time_s; areas in mm^2)")
     parser.set_defaults(func=run)
     return parser
 
@@ -54,9 +71,8 @@ def area_summary(designs, tech) -> dict:
     from dse.hardware.physical import AREA_COMPONENTS, derive
 
     hw = derive(designs, tech)
-    params = designs.to_params()[0]
     return {
-        "design": {"node_nm": designs.node_nm, **params},
+        "design": {"node_nm": designs.node_nm, **design_si(designs)},
         "area_mm2": {name: float(getattr(hw, attr)[0]) for name, attr in AREA_COMPONENTS}
         | {"total": float(hw.area_mm2[0])},
         "static_power_w": {"sram_leakage": float(hw.static_power_w[0]), "total": float(hw.static_power_w[0])},
@@ -69,12 +85,26 @@ def area_summary(designs, tech) -> dict:
     }
 
 
+def design_si(designs) -> dict:
+    """Design 0's fields in SI (``clock_hz``, ``sram_bytes``; categorical fields by name)."""
+    from dataclasses import fields
+
+    named = designs.to_params()[0]
+    out = {}
+    for f in fields(designs):
+        if f.name == "node_nm":
+            continue
+        value = named.get(f.name, getattr(designs, f.name)[0])
+        out[f.name] = value.item() if hasattr(value, "item") else value
+    return out
+
+
 def format_area_summary(summary: dict, *, area_only: bool = False) -> str:
     """Human-readable text of :func:`area_summary` (units in every line)."""
     d = summary["design"]
     lines = [f"design: {d['cores']} cores x {d['rows']}x{d['cols']} {d['precision']} MACs at "
-             f"{d['clock_ghz']:g} GHz, {d['sram_mb']:g} MiB SRAM, {d['dram_channels']} x {d['dram_type']}, "
-             f"{d['noc']} {d['noc_width_bits']} bit, {d['node_nm']} nm"]
+             f"{d['clock_hz'] / GIGA:g} GHz, {d['sram_bytes'] / MIB:g} MiB SRAM, {d['dram_channels']} x "
+             f"{d['dram_type']}, {d['noc']} {d['noc_width_bits']} bit, {d['node_nm']} nm"]
     if summary["technology_overrides"]:
         lines.append("technology overrides: " + ", ".join(f"{k} = {v:g}" for k, v in
                                                            summary["technology_overrides"].items()))
@@ -88,10 +118,10 @@ def format_area_summary(summary: dict, *, area_only: bool = False) -> str:
     lines.append(f"  {'logic':<10} {summary['logic_leakage_fraction_of_dynamic']:10.0%} of dynamic logic power")
     if not area_only:
         lines.append("peak rates:")
-        lines.append(f"  {'MACs':<10} {summary['peak_macs_per_s'] / 1e12:10.2f} TMAC/s")
-        lines.append(f"  {'SRAM':<10} {summary['sram_bw_bytes_per_s'] / 1e9:10.1f} GB/s")
-        lines.append(f"  {'DRAM':<10} {summary['dram_bw_bytes_per_s'] / 1e9:10.1f} GB/s (sustained)")
-        lines.append(f"  {'NoC':<10} {summary['noc_bw_bytes_per_s'] / 1e9:10.1f} GB/s")
+        lines.append(f"  {'MACs':<10} {summary['peak_macs_per_s'] / TERA:10.2f} TMAC/s")
+        lines.append(f"  {'SRAM':<10} {summary['sram_bw_bytes_per_s'] / GIGA:10.1f} GB/s")
+        lines.append(f"  {'DRAM':<10} {summary['dram_bw_bytes_per_s'] / GIGA:10.1f} GB/s (sustained)")
+        lines.append(f"  {'NoC':<10} {summary['noc_bw_bytes_per_s'] / GIGA:10.1f} GB/s")
     return "\n".join(lines)
 
 
@@ -102,33 +132,53 @@ def format_catalog(tech) -> str:
 
 
 def workload_reports(designs, tech, workloads: list[str], batch: int | None) -> list[dict]:
-    """Per workload: a summary dict (friendly units in the names) and the per-layer rows."""
+    """Per workload: a summary dict and the per-layer rows, SI units named in the keys."""
     from dse.model.api import evaluate
+    from dse.model.metrics import WORKLOAD_METRICS
 
-    frame, layers = evaluate(designs, workloads, batch=batch, technology=tech, per_layer=True)
+    frame, layers = evaluate(designs, [_workload_arg(w) for w in workloads], batch=batch, technology=tech,
+                             per_layer=True)
     out = []
     for _, row in frame.iterrows():
         lay = layers[row["workload"]]
         lay = lay[lay["design"] == 0].drop(columns=["design"])
-        bound_share = (lay.groupby("bound")["time_us"].sum() / lay["time_us"].sum()).round(4).to_dict()
-        summary = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()
-                   if k not in ("design",) and not k.startswith("area_") and k not in (
-                       "static_power_w", "peak_tops", "power_density_limit_w_per_mm2")}
+        bound_share = (lay.groupby("bound")["time_s"].sum() / lay["time_s"].sum()).round(4).to_dict()
+        summary = {k: (row[k].item() if hasattr(row[k], "item") else row[k])
+                   for k in ("workload", *WORKLOAD_METRICS)}
         summary["time_share_by_bound"] = bound_share
         out.append({"summary": summary, "layers": lay.to_dict(orient="records")})
     return out
 
 
+def _workload_arg(text: str) -> str:
+    """A ``--workload`` as the loader takes it: ONNX files by absolute path (as in study files)."""
+    from pathlib import Path
+
+    from dse.workloads.registry import is_onnx_workload
+
+    if not is_onnx_workload(text):
+        return text
+    path, sep, res = text.strip().rpartition("@")
+    if not sep or not path.lower().endswith(".onnx"):
+        path, res = text.strip(), ""
+    return str(Path(path).resolve()) + (f"@{res}" if res else "")
+
+
 def format_workload_report(rep: dict, top: int | None) -> str:
+    from dse.model.metrics import BY_COLUMN as M
+
     s = rep["summary"]
+    mj = M["energy_j"].display_factor  # J -> mJ
     lines = [
-        f"\n{s['workload']} at batch {s['batch']}:",
-        f"  throughput {s['throughput_ips']:.4g} inferences/s, latency {s['latency_ms']:.4g} ms per batch",
-        f"  energy {s['energy_mj']:.4g} mJ/inference (MAC {s['energy_mac_mj']:.3g}, SRAM {s['energy_sram_mj']:.3g}, "
-        f"interconnect {s['energy_noc_mj']:.3g}, DRAM {s['energy_dram_mj']:.3g}, static {s['energy_static_mj']:.3g}), "
-        f"average power {s['power_w']:.3g} W",
+        f"\n{s['workload']} at batch {s['batch']:g}:",
+        f"  throughput {s['throughput_ips']:.4g} inferences/s, latency {M['latency_s'].display(s['latency_s']):.4g} "
+        f"{M['latency_s'].display_unit} per batch",
+        f"  energy {s['energy_j'] * mj:.4g} {M['energy_j'].display_unit} (MAC {s['energy_mac_j'] * mj:.3g}, "
+        f"SRAM {s['energy_sram_j'] * mj:.3g}, interconnect {s['energy_noc_j'] * mj:.3g}, "
+        f"DRAM {s['energy_dram_j'] * mj:.3g}, static {s['energy_static_j'] * mj:.3g}), average power {s['power_w']:.3g} W",
         f"  MAC utilization {s['utilization']:.1%} of peak, effective {s['effective_tops']:.3g} TOPS, "
-        f"DRAM {s['dram_mb']:.4g} MB/inference, weights {'resident' if s['weights_resident'] else 'streamed'}",
+        f"DRAM {M['dram_bytes'].display(s['dram_bytes']):.4g} {M['dram_bytes'].display_unit}, "
+        f"weights {'resident' if s['weights_resident'] else 'streamed'}",
         "  time by bound: " + ", ".join(f"{k} {v:.0%}" for k, v in sorted(
             s["time_share_by_bound"].items(), key=lambda kv: -kv[1])),
     ]
@@ -136,9 +186,11 @@ def format_workload_report(rep: dict, top: int | None) -> str:
 
     lay = pd.DataFrame(rep["layers"])
     if top:
-        lay = lay.nlargest(top, "time_us").sort_values("layer")
-    cols = ["layer", "name", "op", "cycles", "time_us", "bound", "dram_mb", "utilization"]
-    table = lay[cols].rename(columns={"time_us": "time us", "dram_mb": "DRAM MB", "utilization": "util"})
+        lay = lay.nlargest(top, "time_s").sort_values("layer")
+    cols = ["layer", "name", "op", "cycles", "time_s", "bound", "dram_bytes", "utilization"]
+    table = lay[cols].rename(columns={"time_s": "time us", "dram_bytes": "DRAM MB", "utilization": "util"})
+    table["time us"] = table["time us"] / MICRO
+    table["DRAM MB"] = table["DRAM MB"] / MEGA
     lines.append(table.to_string(index=False, formatters={
         "cycles": "{:.4g}".format, "time us": "{:.4g}".format, "DRAM MB": "{:.3g}".format,
         "util": "{:.0%}".format}))

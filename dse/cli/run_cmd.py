@@ -59,14 +59,38 @@ def _overrides(spec, args):
     return replace(spec, **changes) if changes else spec
 
 
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    out = []
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        out.append(p)
+    return out
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for p in folders:  # deepest first; a folder with anything in it stays
+        try:
+            p.rmdir()
+        except OSError:
+            return
+
+
 def run_one(path: Path, args) -> dict:
+    from dse.search.run import run_search
+    from dse.search.scoring import budget_columns
     from dse.search.spec import load_study
-    from dse.search.study import run_study
     from dse.search.tables import write_tables
 
     spec = _overrides(load_study(path), args)
-    result = run_study(spec, results_root=args.results, storage_url=args.storage, executor=args.executor,
-                       ray_address=args.ray_address, fresh=args.fresh, progress=not args.no_progress)
+    created = _missing_folders(spec.results_dir(args.results).absolute())
+    try:
+        result = run_search(spec, results_root=args.results, storage_url=args.storage, executor=args.executor,
+                            ray_address=args.ray_address, fresh=args.fresh, progress=not args.no_progress)
+    except UserError:
+        _remove_empty(created)  # a run rejected before it started leaves no results folder
+        raise
     extra = {"seconds_this_run": round(result.seconds, 3), "evaluated_this_run": result.evaluated,
              "executor": result.executor, "ray_nodes_used": result.nodes_used, "study_file": str(path),
              "results_dir": str(result.out_dir)}
@@ -74,7 +98,7 @@ def run_one(path: Path, args) -> dict:
         summary = {**result.summary, **extra}
     else:
         try:
-            summary = write_tables(result.study, result.out_dir, extra)
+            summary = write_tables(result.study, result.out_dir, extra, budget_columns(spec))
         except OSError as err:  # full disk, read-only folder: the trials are safe in the storage
             raise UserError(f"results: cannot write the tables in {result.out_dir} ({err.strerror or err}); "
                             "the trials are kept in the storage: rerun to write them") from None
@@ -86,7 +110,25 @@ def run_one(path: Path, args) -> dict:
         except OSError as err:
             raise UserError(f"results: cannot write the report in {result.out_dir} "
                             f"({err.strerror or err}); rerun `dse report {result.out_dir}`") from None
+    summary["budgets"] = {"area_mm2": spec.area_mm2, "power_w": spec.power_w}
     return summary
+
+
+def no_feasible_line(summary: dict) -> str:
+    """One line for a study whose budgets no design met: the smallest area and power it saw."""
+    seen = summary.get("smallest_seen", {})
+    budgets = summary.get("budgets", {})
+    parts = []
+    if "area_mm2" in seen:
+        budget = f" (budget {budgets['area_mm2']:g})" if budgets.get("area_mm2") else ""
+        parts.append(f"smallest area {seen['area_mm2']:.4g} mm^2{budget}")
+    for col, value in seen.items():
+        if col.endswith(":power_w"):
+            budget = f" (budget {budgets['power_w']:g})" if budgets.get("power_w") else ""
+            parts.append(f"lowest power {value:.4g} W on {col.rsplit(':', 1)[0]}{budget}")
+    seen_text = "; ".join(parts) or "no finite area or power"
+    return (f"{summary.get('study', '')}: no design met the budgets in {summary['trials_complete']} evaluated: "
+            f"{seen_text}")
 
 
 def run(args) -> int:
@@ -96,6 +138,8 @@ def run(args) -> int:
         start = time.perf_counter()
         try:
             summary = run_one(path, args)
+            if summary["trials_complete"] and not summary["trials_feasible"]:
+                print(f"dse: {no_feasible_line(summary)}")
             rows.append((path.name, "ok", summary["trials_complete"], summary["trials_feasible"],
                          summary["pareto_size"], time.perf_counter() - start, summary["results_dir"]))
         except UserError as err:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 
+#: Exit code when the model misses a published figure or a check (2 stays "bad input").
+EXIT_CHECK_FAILED = 1
+
 
 def add_parser(sub):
     p = sub.add_parser("validate", help="compare the model with published chip figures",
                        description="Published vs predicted throughput for every reference row with a "
-                                   "preset, then the qualitative checks of the reference set.")
+                                   "preset, then the qualitative checks of the reference set. Exits 1 "
+                                   "when a throughput row is outside its tolerance or a check fails, "
+                                   "0 when everything passes.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
     return p
@@ -16,17 +21,17 @@ def add_parser(sub):
 
 def format_report(result: dict) -> str:
     lines = ["throughput (inferences/s):",
-             f"  {'chip':<20} {'workload':<24} {'batch':>5} {'published':>10} {'predicted':>10} {'error':>8}  kind"]
+             f"  {'preset':<20} {'workload':<24} {'batch':>5} {'published':>10} {'predicted':>10} {'error':>8}  kind"]
     for r in result["throughput"]:
         mark = "" if r["within_tolerance"] else "  <- outside tolerance"
-        lines.append(f"  {r['chip']:<20} {r['workload']:<24} {r['batch']:>5} {r['published_ips']:>10.1f} "
+        lines.append(f"  {r['preset']:<20} {r['workload']:<24} {r['batch']:>5} {r['published_ips']:>10.1f} "
                      f"{r['predicted_ips']:>10.1f} {r['error_pct']:>+7.1f}%  {r['kind']}{mark}")
     s = result["summary"]
     lines.append(f"  {s['rows_within_tolerance']} of {s['rows']} within +-{s['tolerance_pct']:.0f}%, "
                  f"largest error {s['max_abs_error_pct']:.1f}%")
     lines.append("energy efficiency (TOPS/W, 2 ops per MAC):")
     for r in result.get("efficiency", []):
-        lines.append(f"  {r['chip']:<20} {r['workload']:<24} {r['batch']:>5} {r['published_tops_per_w']:>10.2f} "
+        lines.append(f"  {r['preset']:<20} {r['workload']:<24} {r['batch']:>5} {r['published_tops_per_w']:>10.2f} "
                      f"{r['predicted_tops_per_w']:>10.2f} {r['error_pct']:>+7.1f}%")
     lines.append("checks:")
     for c in result["checks"]:
@@ -44,4 +49,10 @@ def run(args) -> int:
         print(json.dumps(result, indent=2))
     else:
         print(format_report(result))
-    return 0
+    return 0 if passed(result) else EXIT_CHECK_FAILED
+
+
+def passed(result: dict) -> bool:
+    """Every throughput row within tolerance and every check passed."""
+    s = result["summary"]
+    return s["rows_within_tolerance"] == s["rows"] and s["checks_passed"] == s["checks"]

@@ -10,14 +10,12 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dse.errors import UserError
-from dse.workloads.layers import LayerTable
-from dse.workloads.onnx_export import export_onnx
-from dse.workloads.onnx_import import load_onnx, parse_onnx_spec
 
-from dse.workloads.registry import available_networks, load_workload, parse_resolution
-from dse.workloads.summary import summarize
+if TYPE_CHECKING:
+    from dse.workloads.layers import LayerTable
 
 MEGA = 1e6
 GIGA = 1e9
@@ -43,6 +41,8 @@ def add_parser(sub):
 
 
 def _workload_names(args) -> list[str]:
+    from dse.workloads.registry import available_networks
+
     names = args.names or ([] if args.onnx else available_networks())
     if args.resolution:
         names = [n if "@" in n else f"{n}@{args.resolution}" for n in names]
@@ -64,6 +64,9 @@ def format_table(rows: list[dict]) -> str:
 
 
 def _tables(args) -> list[LayerTable]:
+    from dse.workloads.onnx_import import load_onnx, parse_onnx_spec
+    from dse.workloads.registry import load_workload, parse_resolution
+
     tables = [load_workload(name, field="workload") for name in _workload_names(args)]
     for spec in args.onnx:
         path, width, height = parse_onnx_spec(spec, field="--onnx")
@@ -79,6 +82,8 @@ def _tables(args) -> list[LayerTable]:
 
 
 def _export(tables: list[LayerTable], directory: str) -> None:
+    from dse.workloads.onnx_export import export_onnx
+
     out = Path(directory)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -90,6 +95,8 @@ def _export(tables: list[LayerTable], directory: str) -> None:
 
 
 def run(args) -> int:
+    from dse.workloads.summary import summarize
+
     tables = _tables(args)
     if args.export_onnx:
         _export(tables, args.export_onnx)

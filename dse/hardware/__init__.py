@@ -1,1 +1,4 @@
-"""dse.hardware layer (see DESIGN.md)."""
+"""dse.hardware: the design space, the technology catalog with sources, area and power, presets.
+
+Layers, data flow and where each concept lives: docs/architecture.md.
+"""

@@ -59,6 +59,7 @@ class Parameter:
     step: float | None = None
     log: bool = False
     help: str = ""
+    grid_only: bool = False  # samplers draw only grid points (noc_width_bits: powers of two)
 
     @property
     def numeric(self) -> bool:
@@ -83,7 +84,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("dram_channels", "channels", "int", 2, 1, 16, step=1,
               help="DRAM channels (x32 LPDDR/GDDR, 64-bit DDR) or HBM stacks; allowed counts depend on dram_type"),
     Parameter("noc", "", "categorical", "mesh", choices=NOCS, help="on-chip interconnect topology"),
-    Parameter("noc_width_bits", "bits", "log_int", 256, 32, 4096, log=True, help="interconnect link width"),
+    Parameter("noc_width_bits", "bits", "log_int", 256, 32, 4096, log=True, grid_only=True,
+              help="interconnect link width (searched as low x 2^i: 32, 64, ... bits)"),
     Parameter("batch", "images", "log_int", 1, 1, 256, log=True, help="images per batch"),
     Parameter("winograd", "", "bool", False, choices=(False, True),
               help="Winograd F(2x2,3x3) for 3x3 stride-1 convolutions"),
@@ -324,6 +326,8 @@ def optuna_distributions(domains: Mapping[str, Any] | None) -> dict[str, od.Base
         p = _BY_NAME[name]
         if d.values is not None:
             out[name] = od.CategoricalDistribution(list(d.values))
+        elif p.grid_only:  # the grid's points only, never e.g. 533 bits
+            out[name] = od.CategoricalDistribution([v.item() for v in domain_values(d)])
         elif p.kind == "int":
             step = int(d.step or 1)
             high = d.low + (d.high - d.low) // step * step

@@ -6,7 +6,7 @@ Data lives in CSV files under ``dse/hardware/catalog/`` (``mac.csv``, ``sram.csv
     key, unit, value_7nm, value_16nm, tag, source, note
 
 ``tag`` is the provenance (Q quoted, D derived, E estimate, T tool output; see
-``../shared/reference/README.md``) and ``source`` a ``;``-separated list of keys of
+``docs/references.md``) and ``source`` a ``;``-separated list of keys of
 ``catalog/sources.csv``. ``dram_channels.csv`` lists the channel/stack counts allowed per DRAM type.
 
 Node scaling (the ONE rule): every row has anchors at 7 nm and 16 nm; the value at node ``n`` is

@@ -2,7 +2,8 @@
 
 * :func:`evaluate_columns` is the pure array function the search ships to workers: plain numpy
   columns in, plain numpy metric columns out (no Optuna or dse objects cross process borders).
-* :func:`evaluate` is the notebook/CLI call returning a pandas DataFrame with units in the names.
+* :func:`evaluate` is the notebook/CLI call returning a pandas DataFrame with SI units in the
+  names (the columns of :mod:`dse.model.metrics`).
 """
 
 from __future__ import annotations
@@ -17,36 +18,31 @@ from dse.hardware.technology import Technology, load_technology
 from dse.hardware.designs import DesignBatch
 from dse.hardware.physical import HardwareArrays, derive
 from dse.model.evaluator import OPS_PER_MAC, NetworkMetrics, evaluate_workload
+from dse.model.metrics import DESIGN_METRICS, WORKLOAD_METRICS, column_name
 from dse.workloads.layers import LayerTable
 from dse.workloads.registry import load_workload
 
-#: Per-workload metric columns in SI units, as stored in studies (``LABEL:metric``).
-WORKLOAD_METRICS = (
-    "throughput_ips", "latency_s", "energy_j", "power_w", "throughput_per_w", "throughput_per_mm2",
-    "utilization", "effective_tops", "dram_bytes", "sram_bytes", "energy_mac_j", "energy_sram_j",
-    "energy_noc_j", "energy_dram_j", "energy_static_j", "weights_resident", "batch",
-)
-#: Per-design metric columns (independent of the workload).
-DESIGN_METRICS = ("area_mm2", "area_mac_mm2", "area_sram_mm2", "area_dram_phy_mm2", "area_noc_mm2",
-                  "area_overhead_mm2", "static_power_w", "peak_tops", "power_density_limit_w_per_mm2")
 TERA = 1e12
-MILLI, MEGA, MICRO = 1e-3, 1e6, 1e-6  # friendly units at the edge: ms, mJ, MB, us
 
 
-def design_metrics(hw: HardwareArrays) -> dict[str, np.ndarray]:
-    """(D,) per-design columns: area breakdown (mm^2), static power (W), peak TOPS (2 ops/MAC)."""
-    return {
+def design_metrics(hw: HardwareArrays, designs: DesignBatch) -> dict[str, np.ndarray]:
+    """(D,) per-design columns (:data:`DESIGN_METRICS`): area breakdown (mm^2), static power (W),
+    peak TOPS (2 ops/MAC), the DRAM channel count evaluated."""
+    out = {
         "area_mm2": hw.area_mm2, "area_mac_mm2": hw.area_mac_mm2, "area_sram_mm2": hw.area_sram_mm2,
         "area_dram_phy_mm2": hw.area_dram_phy_mm2, "area_noc_mm2": hw.area_noc_mm2,
         "area_overhead_mm2": hw.area_overhead_mm2, "static_power_w": hw.static_power_w,
         "peak_tops": OPS_PER_MAC * hw.peak_macs_per_s / TERA,
         "power_density_limit_w_per_mm2": hw.power_density_limit_w_per_mm2,
+        "dram_channels": designs.dram_channels.astype(np.float64),
     }
+    assert tuple(out) == DESIGN_METRICS, "dse.model.metrics declares the design metrics"
+    return out
 
 
 def workload_metrics(m: NetworkMetrics, hw: HardwareArrays, batch: np.ndarray) -> dict[str, np.ndarray]:
     """(D,) per-workload columns in SI units (see :data:`WORKLOAD_METRICS`)."""
-    return {
+    out = {
         "throughput_ips": m.throughput_ips, "latency_s": m.latency_s, "energy_j": m.energy_j,
         "power_w": m.power_w, "throughput_per_w": m.throughput_ips / m.power_w,
         "throughput_per_mm2": m.throughput_ips / hw.area_mm2, "utilization": m.utilization,
@@ -55,6 +51,8 @@ def workload_metrics(m: NetworkMetrics, hw: HardwareArrays, batch: np.ndarray) -
         "energy_dram_j": m.energy_dram_j, "energy_static_j": m.energy_static_j,
         "weights_resident": m.weights_resident.astype(np.float64), "batch": batch.astype(np.float64),
     }
+    assert tuple(out) == WORKLOAD_METRICS, "dse.model.metrics declares the workload metrics"
+    return out
 
 
 def evaluate_columns(columns: Mapping[str, np.ndarray], node_nm: int, technology: Mapping[str, float],
@@ -73,13 +71,12 @@ def evaluate_columns(columns: Mapping[str, np.ndarray], node_nm: int, technology
     # Sampled DRAM channel counts may not exist for the sampled DRAM type: snap to the nearest.
     designs = DesignBatch.from_columns(columns, node_nm, repair_channels=True)
     hw = derive(designs, tech)  # independent of the batch size
-    out = dict(design_metrics(hw))
-    out["dram_channels"] = designs.dram_channels.astype(np.float64)
+    out = dict(design_metrics(hw, designs))
     for label, batch in workloads:
         d = designs if batch is None else designs.with_values(batch=np.asarray(batch))
         m = evaluate_workload(load_workload(label), d, hw)
         for key, value in workload_metrics(m, hw, d.batch).items():
-            out[f"{label}:{key}"] = np.asarray(value, dtype=np.float64)
+            out[column_name(key, label)] = np.asarray(value, dtype=np.float64)
     return out
 
 
@@ -100,9 +97,10 @@ def evaluate(designs: DesignBatch, workloads: str | LayerTable | Iterable, batch
         technology: catalog to use (default: the designs' node with no overrides).
         per_layer: also return {workload label: DataFrame of per-layer rows for design 0..D-1}.
     Returns:
-        DataFrame with columns ``design``, ``workload`` and metrics with units in their names
-        (``throughput_ips``, ``latency_ms``, ``energy_mj``, ``power_w``, ``area_mm2``,
-        ``dram_mb`` per inference, ...); with ``per_layer`` a (DataFrame, dict) pair.
+        DataFrame with columns ``design``, ``workload``, then every metric of
+        :mod:`dse.model.metrics` in SI units, named with them (``throughput_ips``, ``latency_s``,
+        ``energy_j`` and ``dram_bytes`` per inference, ``power_w``, ``area_mm2``, ...;
+        ``batch`` int, ``weights_resident`` bool); with ``per_layer`` a (DataFrame, dict) pair.
     """
     if batch is not None:
         if int(batch) < 1:
@@ -111,25 +109,13 @@ def evaluate(designs: DesignBatch, workloads: str | LayerTable | Iterable, batch
     tech = technology or load_technology(designs.node_nm)
     hw = derive(designs, tech)
     frames, layer_frames = [], {}
-    base = design_metrics(hw)
+    base = design_metrics(hw, designs)
     for table in _as_tables(workloads):
         m = evaluate_workload(table, designs, hw, per_layer=per_layer)
-        cols = workload_metrics(m, hw, designs.batch)
-        frame = pd.DataFrame({"design": np.arange(len(designs)), "workload": table.label})
+        frame = pd.DataFrame({"design": np.arange(len(designs)), "workload": table.label,
+                              **workload_metrics(m, hw, designs.batch), **base})
         frame["batch"] = designs.batch
-        frame["throughput_ips"] = cols["throughput_ips"]
-        frame["latency_ms"] = cols["latency_s"] / MILLI
-        frame["energy_mj"] = cols["energy_j"] / MILLI
-        frame["power_w"] = cols["power_w"]
-        frame["utilization"] = cols["utilization"]
-        frame["effective_tops"] = cols["effective_tops"]
-        frame["dram_mb"] = cols["dram_bytes"] / MEGA
-        frame["sram_mb_moved"] = cols["sram_bytes"] / MEGA
-        for part in ("mac", "sram", "noc", "dram", "static"):
-            frame[f"energy_{part}_mj"] = cols[f"energy_{part}_j"] / MILLI
         frame["weights_resident"] = m.weights_resident
-        for key, value in base.items():
-            frame[key] = value
         frames.append(frame)
         if per_layer:
             layer_frames[table.label] = per_layer_frame(table, m)
@@ -138,7 +124,8 @@ def evaluate(designs: DesignBatch, workloads: str | LayerTable | Iterable, batch
 
 
 def per_layer_frame(table: LayerTable, m: NetworkMetrics) -> pd.DataFrame:
-    """Per-layer rows for every design (long format: design, layer, ...), friendly units."""
+    """Per-layer rows for every design (long format: design, layer, ...), SI units (``time_s``,
+    ``compute_s``, ... ``overhead_s``, ``dram_bytes``)."""
     from dse.model.evaluator import BOUNDS
 
     lay = m.layers
@@ -150,14 +137,14 @@ def per_layer_frame(table: LayerTable, m: NetworkMetrics) -> pd.DataFrame:
         "op": np.tile(table.to_frame()["op"].to_numpy(), d),
         "macs": np.tile(table.macs, d),
         "cycles": lay["cycles"].ravel(),
-        "time_us": lay["time_s"].ravel() / MICRO,
-        "compute_us": lay["compute_s"].ravel() / MICRO,
-        "sram_us": lay["sram_s"].ravel() / MICRO,
-        "interconnect_us": lay["interconnect_s"].ravel() / MICRO,
-        "dram_us": lay["dram_s"].ravel() / MICRO,
-        "overhead_us": lay["overhead_s"].ravel() / MICRO,
+        "time_s": lay["time_s"].ravel(),
+        "compute_s": lay["compute_s"].ravel(),
+        "sram_s": lay["sram_s"].ravel(),
+        "interconnect_s": lay["interconnect_s"].ravel(),
+        "dram_s": lay["dram_s"].ravel(),
+        "overhead_s": lay["overhead_s"].ravel(),
         "bound": np.asarray(BOUNDS, dtype=object)[lay["bound"].ravel()],
-        "dram_mb": lay["dram_bytes"].ravel() / MEGA,
+        "dram_bytes": lay["dram_bytes"].ravel(),
         "utilization": lay["utilization"].ravel(),
     })
     return frame

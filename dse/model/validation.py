@@ -1,8 +1,8 @@
 """The model against published figures: throughput rows and the qualitative checks.
 
-Sources: ``reference_throughput.csv`` (MLPerf Inference v0.7 and vendor claims, copied from
-``../shared/reference/throughput.csv`` with their sources) and the checks listed in
-``../shared/reference/README.md`` ("What the model should reproduce").
+Sources: ``reference_throughput.csv`` and ``reference_efficiency.csv`` (MLPerf Inference v0.7
+results, datasheets and vendor claims, each row with its original source) and the checks listed in
+``docs/references.md`` ("What the model should reproduce").
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _check(name: str, expectation: str, measured: str, passed: bool) -> dict:
 
 
 def qualitative_checks() -> list[dict]:
-    """The checks of ../shared/reference/README.md, each with pass or fail."""
+    """The checks of docs/references.md ("What the model should reproduce"), pass or fail each."""
     checks = []
     # 1. Batching: ResNet-50 gains ~4-6x on a T4-like point, SSD-ResNet34 at 1200x1200 ~1.1x.
     for workload, low, high, ref in (("resnet50@224x224", 3.5, None, "4x vendor, 6x MLPerf"),
@@ -108,7 +108,7 @@ def qualitative_checks() -> list[dict]:
     designs, tech = load_preset("t4")
     _, layers = evaluate(designs, "resnet50", batch=1, technology=tech, per_layer=True)
     lay = layers["resnet50@224x224"]
-    dram_share = lay.loc[lay["bound"] == "dram", "time_us"].sum() / lay["time_us"].sum()
+    dram_share = lay.loc[lay["bound"] == "dram", "time_s"].sum() / lay["time_s"].sum()
     checks.append(_check("t4 resnet50 batch 1 is not DRAM-bound",
                          "batch-1 loss is per-layer overhead and occupancy, not DRAM (< 20% of time DRAM-bound)",
                          f"{dram_share:.0%} of the time in DRAM-bound layers", dram_share < 0.20))
@@ -123,8 +123,8 @@ def qualitative_checks() -> list[dict]:
     eight = DesignBatch.from_columns(EIGHT_MB_DESIGN, EIGHT_MB_NODE_NM)
     tech16 = load_technology(EIGHT_MB_NODE_NM)
     for workload, want in (("resnet50@224x224", "cut by >= 40%"), ("yolov3@1920x1088", "raised")):
-        d1 = evaluate(eight, workload, batch=1, technology=tech16)["dram_mb"].iloc[0]
-        d10 = evaluate(eight, workload, batch=10, technology=tech16)["dram_mb"].iloc[0]
+        d1 = evaluate(eight, workload, batch=1, technology=tech16)["dram_bytes"].iloc[0] / MB
+        d10 = evaluate(eight, workload, batch=10, technology=tech16)["dram_bytes"].iloc[0] / MB
         change = d10 / d1 - 1.0
         ok = change <= -0.40 if want.startswith("cut") else change > 0
         checks.append(_check(f"batch 1 -> 10 on 8 MB SRAM: {workload}", f"DRAM bytes per image {want}",

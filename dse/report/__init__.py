@@ -1,1 +1,4 @@
-"""dse.report layer (see DESIGN.md)."""
+"""dse.report: figures, tables and the HTML/Markdown report of a results folder.
+
+Layers, data flow and where each concept lives: docs/architecture.md.
+"""

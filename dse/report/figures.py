@@ -333,7 +333,7 @@ def _check_drift(data: ReportData, wl: str, lay: pd.DataFrame, tolerance: float 
     worst = 0.0
     for i, ch in enumerate(data.chosen):
         stored = float(ch.row.get(col, np.nan))
-        now = float(lay.loc[lay["design"] == i, "time_us"].sum()) * 1e-6
+        now = float(lay.loc[lay["design"] == i, "time_s"].sum())
         if np.isfinite(stored) and stored > 0:
             worst = max(worst, abs(now / stored - 1.0))
     if worst > tolerance:
@@ -361,8 +361,8 @@ def _layers_figure(data: ReportData, wl: str, lay: pd.DataFrame) -> list[Figure]
         d = lay[lay["design"] == i]
         ax, axs = axes[i]
         x = d["layer"].to_numpy()
-        t_ms = d["time_us"].to_numpy() / 1e3
-        ovh = d["overhead_us"].to_numpy() / 1e3
+        t_ms = d["time_s"].to_numpy() * 1e3
+        ovh = d["overhead_s"].to_numpy() * 1e3
         body = t_ms - ovh
         colors = [BOUND_COLORS.get(b, "k") for b in d["bound"]]
         _bars(ax, x, np.zeros_like(body), body, colors)
@@ -409,8 +409,8 @@ def _roofline_figure(data: ReportData, wl: str, lay: pd.DataFrame, hw) -> list[F
         d = lay[(lay["design"] == i) & (lay["macs"] > 0)]
         batch = d["batch"].to_numpy(float)
         ops = 2.0 * d["macs"].to_numpy(float) * batch
-        tput = ops / (d["time_us"].to_numpy(float) * 1e-6) / 1e12  # TOPS
-        dram_b = d["dram_mb"].to_numpy(float) * 1e6
+        tput = ops / d["time_s"].to_numpy(float) / 1e12  # TOPS
+        dram_b = d["dram_bytes"].to_numpy(float)
         peak = 2.0 * float(hw.peak_macs_per_s[i]) / 1e12
         bw = float(hw.dram_bw_bytes_per_s[i])
         has = dram_b > 0
@@ -435,7 +435,7 @@ def _roofline_figure(data: ReportData, wl: str, lay: pd.DataFrame, hw) -> list[F
             peak_top = peak
         ax.text(lo * 1.3, bw * lo * 1.3 / 1e12 * 1.3, f"DRAM {an.fmt(bw / 1e9)} GB/s", rotation=0, fontsize=7,
                 va="bottom")
-        share = d["time_us"].to_numpy(float) / max(d["time_us"].sum(), 1e-30)
+        share = d["time_s"].to_numpy(float) / max(d["time_s"].sum(), 1e-30)
         size = 12 + 300 * share
         colors = np.array([BOUND_COLORS.get(b, "k") for b in d["bound"]])
         ax.scatter(oi[has], tput[has], s=size[has], c=list(colors[has]), alpha=0.75, edgecolors="white", lw=0.4)
@@ -482,7 +482,7 @@ def batch_sweep(data: ReportData) -> pd.DataFrame:
                 f = frame.iloc[i]
                 rows.append({"workload": wl, "design": ch.short, "trial": int(ch.row["trial"]), "batch": b,
                              "throughput [inferences/s]": float(f["throughput_ips"]),
-                             "latency [ms]": float(f["latency_ms"]), "power [W]": float(f["power_w"])})
+                             "latency [ms]": float(f["latency_s"]) * 1e3, "power [W]": float(f["power_w"])})
     return pd.DataFrame(rows)
 
 

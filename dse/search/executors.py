@@ -1,13 +1,16 @@
 """Executors: where a batch of designs is evaluated (in-process, or chunked over Ray tasks).
 
-One small interface, several implementations (as Optuna's samplers/storages): an executor takes
-plain numpy columns and returns plain numpy metric columns via
-:func:`dse.model.api.evaluate_columns`. Workers never see Optuna objects.
+One small interface (:class:`Executor`), three implementations: an executor takes plain numpy
+columns and returns plain numpy metric columns via :func:`dse.model.api.evaluate_columns`.
+Workers never see Optuna objects. The study loop and the exhaustive sweep use the same executors,
+the same Ray-or-local rule (:func:`worth_ray`) and the same chunking (a batch is split into
+:data:`TASKS_PER_WORKER` tasks per worker; sweeps size their batches with :func:`batch_designs`).
 
-Measured on this kind of machine (``../shared/NOTES-optuna-ray.md``): a Ray task costs about
-0.6 ms and ``ray.init`` about 3 s, so Ray pays off only for chunks of 50-100 ms of work or more.
-The ``auto`` executor therefore times the in-process evaluation and moves to Ray only when one
-batch costs enough to give every worker a few such chunks.
+Measured on a 2-core machine (docs/architecture.md, "Measured costs"): a Ray task costs about
+0.6 ms and ``ray.init`` about 3 s, so Ray pays off only for tasks of 50-100 ms of work or more.
+The ``auto`` executor therefore times the in-process evaluation and moves to Ray only when a
+batch costs enough to give every worker a few such tasks and the rest of the run is long enough
+to repay Ray's start.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -23,10 +27,18 @@ from dse.errors import UserError
 from dse.user_files import MAX_TOKEN_BYTES, read_user_bytes
 from dse.model.api import evaluate_columns
 
-#: Work per Ray task below which the task overhead dominates (NOTES-optuna-ray.md: 50-100 ms).
+#: Work per Ray task below which the task overhead dominates (measured: 50-100 ms).
 MIN_TASK_S = 0.1
 #: Tasks per worker per batch: a few, so a slow or retried task does not stall the batch.
 TASKS_PER_WORKER = 3
+#: Work per Ray task that sweeps aim for when they choose their batch size (s).
+TARGET_TASK_S = 0.25
+#: The auto executor starts Ray only if the rest of the run would take longer than this in-process
+#: (s): starting Ray costs about 3 s, and its tasks about 1 ms each.
+RAY_MIN_REMAINING_S = 15.0
+#: Designs per batch evaluated in-process by sweeps (the evaluator runs ~10^5 designs/s on one
+#: core; larger batches only cost memory).
+LOCAL_BATCH_DESIGNS = 32_768
 #: Environment variable that makes a worker exit on the first attempt of its first task
 #: (robustness tests: the task must be retried and the study must lose nothing).
 FAULT_ENV = "DSE_FAULT_KILL_WORKER_ONCE"
@@ -53,12 +65,68 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+class Executor(Protocol):
+    """Where batches of designs are evaluated.
+
+    ``name``: what evaluated the last batch (``local`` or ``ray``). ``workers``: processes a batch
+    is spread over. ``nodes_used``: Ray node ids that ran tasks (empty in-process). ``tasks_run``:
+    Ray tasks run so far. :meth:`evaluate` takes (D,) columns and (label, batch) pairs and returns
+    :func:`dse.model.api.evaluate_columns`' dict of (D,) arrays; :meth:`close` releases resources.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def workers(self) -> int: ...
+
+    @property
+    def nodes_used(self) -> set[str]: ...
+
+    @property
+    def tasks_run(self) -> int: ...
+
+    def evaluate(self, columns: Mapping[str, np.ndarray], node_nm: int, technology: Mapping[str, float],
+                 workloads: Workloads) -> dict[str, np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+def worth_ray(cost_per_design_s: float | None, batch: int, workers: int,
+              remaining: int | None = None) -> bool:
+    """The Ray-or-local rule for one batch of ``batch`` designs (no cluster address given).
+
+    Ray when the measured in-process cost says that the batch gives every worker at least half of
+    its :data:`TASKS_PER_WORKER` tasks of :data:`MIN_TASK_S`, and the ``remaining`` designs of the
+    run (None: unknown) would take longer than :data:`RAY_MIN_REMAINING_S` in-process. Never with
+    one worker or before a cost is measured.
+    """
+    if cost_per_design_s is None or workers < 2:
+        return False
+    if cost_per_design_s * batch < MIN_TASK_S * workers * TASKS_PER_WORKER / 2:
+        return False
+    return remaining is None or cost_per_design_s * remaining >= RAY_MIN_REMAINING_S
+
+
+def batch_designs(executor: Executor, cost_per_design_s: float | None) -> int:
+    """Designs per batch for a sweep: :data:`LOCAL_BATCH_DESIGNS` in-process; on Ray, enough for
+    :data:`TASKS_PER_WORKER` tasks per worker of about :data:`TARGET_TASK_S` each (at least a
+    quarter of the in-process batch per task)."""
+    if executor.name != "ray" or not cost_per_design_s:
+        return LOCAL_BATCH_DESIGNS
+    per_task = max(LOCAL_BATCH_DESIGNS // 4, int(TARGET_TASK_S / cost_per_design_s))
+    return per_task * max(1, executor.workers) * TASKS_PER_WORKER
+
+
 class LocalExecutor:
     """Evaluates in the driver process (the fastest choice for small batches)."""
 
     name = "local"
-    nodes_used: frozenset[str] = frozenset()
-    tasks_run = 0
+    workers = 1
+
+    def __init__(self) -> None:
+        self.nodes_used: set[str] = set()
+        self.tasks_run = 0
 
     def evaluate(self, columns, node_nm: int, technology: Mapping[str, float], workloads: Workloads):
         return evaluate_columns(columns, node_nm, technology, workloads)
@@ -333,29 +401,33 @@ class RayExecutor:
 
 
 class AutoExecutor:
-    """In-process until a batch is worth Ray's overhead; then Ray with a few chunks per worker."""
+    """In-process until a batch is worth Ray's overhead (:func:`worth_ray`); then Ray with a few
+    tasks per worker. ``total_designs``: how many designs the run will evaluate (None: unknown),
+    so that a short run never pays for starting Ray. ``name`` is what ran the last batch."""
 
-    name = "auto"
-
-    def __init__(self, address: str = "", workers: int = 0):
+    def __init__(self, address: str = "", workers: int = 0, total_designs: int | None = None):
         self._address, self._workers = address, workers
         self._local = LocalExecutor()
         self._ray: RayExecutor | None = None
-        self.last_choice = "local"
+        self.name = "local"
+        self._total = total_designs
+        self._evaluated = 0
         self._cost_per_design_s: float | None = None
         if address:  # fail fast on a bad address, before any trial is asked
             probe_ray_cluster(address)
 
+    @property
+    def workers(self) -> int:
+        return self._ray.workers if self._ray is not None else 1
+
     def _worth_ray(self, n: int) -> bool:
-        """Ray when a cluster address is given; else when the measured in-process cost of n
-        designs would give every worker at least half of its TASKS_PER_WORKER chunks of
-        MIN_TASK_S (unknown before the first batch, which therefore runs in-process)."""
+        """Ray when a cluster address is given; else :func:`worth_ray` (the first batch, with no
+        measured cost yet, runs in-process; once Ray runs, its start is paid: the rest of the run
+        no longer matters)."""
         if self._address:
             return True
-        workers = self._workers or os.cpu_count() or 1
-        if self._cost_per_design_s is None or workers < 2:
-            return False
-        return self._cost_per_design_s * n >= MIN_TASK_S * workers * TASKS_PER_WORKER / 2
+        remaining = None if self._total is None or self._ray is not None else max(self._total - self._evaluated, n)
+        return worth_ray(self._cost_per_design_s, n, self._workers or os.cpu_count() or 1, remaining)
 
     @property
     def nodes_used(self) -> set[str]:
@@ -371,24 +443,28 @@ class AutoExecutor:
         if self._worth_ray(n):
             if self._ray is None:
                 self._ray = RayExecutor(self._address, self._workers)
-            self.last_choice = "ray"
-            return self._ray.evaluate(columns, node_nm, technology, workloads)
-        start = time.perf_counter()
-        out = self._local.evaluate(columns, node_nm, technology, workloads)
-        self._cost_per_design_s = (time.perf_counter() - start) / max(n, 1)
-        self.last_choice = "local"
+            self.name = "ray"
+            out = self._ray.evaluate(columns, node_nm, technology, workloads)
+        else:
+            start = time.perf_counter()
+            out = self._local.evaluate(columns, node_nm, technology, workloads)
+            self._cost_per_design_s = (time.perf_counter() - start) / max(n, 1)
+            self.name = "local"
+        self._evaluated += n
         return out
 
     def close(self) -> None:
         pass
 
 
-def make_executor(kind: str, address: str = "", workers: int = 0):
-    """``local``, ``ray`` or ``auto`` (see the module docstring)."""
+def make_executor(kind: str, address: str = "", workers: int = 0,
+                  total_designs: int | None = None) -> Executor:
+    """``local``, ``ray`` or ``auto`` (see the module docstring); ``total_designs``: designs the
+    run will evaluate, for the auto rule."""
     if kind == "local":
         return LocalExecutor()
     if kind == "ray":
         return RayExecutor(address, workers)
     if kind == "auto":
-        return AutoExecutor(address, workers)
+        return AutoExecutor(address, workers, total_designs)
     raise UserError(f"--executor: unknown executor {kind!r} (allowed: auto, local, ray)")

@@ -9,12 +9,12 @@ every design, in chunks, and keeps only what it must:
   varying fastest; the same order as :func:`dse.hardware.space.grid`), and combinations whose DRAM
   channel count is not allowed for their DRAM type are dropped, as ``grid`` does. Design ``i`` in
   the outputs is the i-th kept design of that order.
-* Chunks run in-process or over Ray. With the ``auto`` executor the first chunk is timed
-  in-process; Ray starts only when the rest of the sweep would take longer than
-  :data:`RAY_MIN_TOTAL_S` in-process and there is more than one worker (Ray costs ~3 s to start
-  and ~1 ms per task, see NOTES-optuna-ray.md). The next chunk is evaluated (in a helper thread)
-  while the driver scores the current one.
-* Constraints are those of the search loop (:func:`dse.search.study.constraint_values`): a design
+* Chunks run on the executors of the study loop, with the same rule (:mod:`dse.search.executors`:
+  ``auto`` times the first chunk in-process and moves to Ray only when a chunk is worth it and the
+  rest of the sweep is long enough to repay Ray's start) and the same chunking (chunk sizes from
+  :func:`dse.search.executors.batch_designs`). The driver evaluates the next chunk while a helper
+  thread scores and writes the previous one.
+* Constraints are those of the search loop (:func:`dse.search.scoring.constraint_values`): a design
   is feasible when every relative budget violation is <= 0 and every objective is finite. The
   running front is merged chunk by chunk with :func:`dse.search.pareto.pareto_mask` (exact).
 
@@ -32,7 +32,7 @@ Outputs in ``results/NAME/`` (the study's Optuna storage is not used: nothing to
   ``front_size``, ``seconds``, ``designs_per_s``, ``executor``, ``table_rows`` and ``table_rule``.
 * ``study.toml``: a copy of the study file.
 
-:func:`run_exhaustive` returns a :class:`dse.search.study.RunResult` whose ``study`` is None (there
+:func:`run_exhaustive` returns a :class:`dse.search.scoring.RunResult` whose ``study`` is None (there
 is no Optuna study); it carries ``summary`` (the dict written to summary.json) and ``front`` (the
 Pareto front as a DataFrame) as extra attributes.
 """
@@ -54,17 +54,15 @@ import pandas as pd
 from dse.atomic_write import atomic_path, write_text_atomic
 from dse.errors import UserError
 from dse.hardware import space as hwspace
+from dse.search.executors import Executor, batch_designs, make_executor
 from dse.search.pareto import pareto_mask
+from dse.search.results_files import CONSTRAINT_PREFIX, EXHAUSTIVE_PARQUET, PARETO_CSV, SUMMARY_JSON
+from dse.search.scoring import (RunResult, best_per_objective, better, budget_columns, constraint_values,
+                                feasible_mask, smallest_seen, write_study_copy)
+from dse.search.spec import StudySpec
 
 #: Spaces up to this size get every design in exhaustive.parquet; larger ones only feasible ones.
 FULL_TABLE_MAX_DESIGNS = 1_000_000
-#: Designs per chunk evaluated in-process (the evaluator runs ~10^5 designs/s on one core).
-LOCAL_CHUNK = 32_768
-#: Target seconds of work per Ray task (NOTES-optuna-ray.md: Ray pays off above 50-100 ms).
-RAY_TASK_S = 0.25
-#: Ray is started by the auto executor only if the in-process sweep would take longer than this.
-RAY_MIN_TOTAL_S = 15.0
-EXHAUSTIVE_PARQUET = "exhaustive.parquet"
 
 
 @dataclass(frozen=True)
@@ -169,18 +167,10 @@ class ExhaustiveSpace:
         return out
 
 
-def _make_executor(kind: str, address: str, workers: int):
-    from dse.search.executors import LocalExecutor, make_executor
-
-    if kind == "auto":
-        return LocalExecutor()  # upgraded to Ray after the first chunk if the sweep is long
-    return make_executor(kind, address, workers)
-
-
-def run_exhaustive(spec, results_root: Path | str = "results", executor: str | None = None,
+def run_exhaustive(spec: StudySpec, results_root: Path | str = "results", executor: str | None = None,
                    ray_address: str | None = None, progress: bool = True, *,
-                   executor_obj=None, chunk_size: int | None = None,
-                   full_table_max: int = FULL_TABLE_MAX_DESIGNS):
+                   executor_obj: Executor | None = None, chunk_size: int | None = None,
+                   full_table_max: int = FULL_TABLE_MAX_DESIGNS) -> RunResult:
     """Evaluate every design of ``spec``'s discrete space; write the tables; return a RunResult.
 
     Args:
@@ -195,18 +185,20 @@ def run_exhaustive(spec, results_root: Path | str = "results", executor: str | N
         RunResult with ``study=None``, ``evaluated`` = designs evaluated, plus the attributes
         ``summary`` (dict) and ``front`` (DataFrame of the feasible Pareto front).
     """
-    from dse.search.study import RunResult, constraint_values, objective_column, write_study_copy
-
     start_time = time.perf_counter()
     space = ExhaustiveSpace(spec)
     out_dir = spec.results_dir(results_root)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_study_copy(spec, out_dir)
-    kind = executor or spec.executor
     address = ray_address if ray_address is not None else spec.ray_address
-    ex = executor_obj or _make_executor(kind, address, spec.workers)
-    auto = executor_obj is None and kind == "auto"
-    objective_cols = [objective_column(o) for o in spec.objectives]
+    # The executor before the results folder: a bad --ray-address leaves nothing behind.
+    ex = executor_obj or make_executor(executor or spec.executor, address, spec.workers,
+                                       total_designs=space.total)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_study_copy(spec, out_dir)
+    except BaseException:
+        ex.close()
+        raise
+    objective_cols = [o.column for o in spec.objectives]
     directions = spec.directions
     write_all = space.total <= full_table_max
     parquet_path = out_dir / EXHAUSTIVE_PARQUET
@@ -219,98 +211,84 @@ def run_exhaustive(spec, results_root: Path | str = "results", executor: str | N
         bar = tqdm(total=space.total, unit="design", unit_scale=True, desc=f"{spec.name} (exhaustive)",
                    file=sys.stderr, dynamic_ncols=True)
 
-    def chunk_for(ex_now) -> int:
-        if chunk_size:
-            return int(chunk_size)
-        if getattr(ex_now, "name", "") == "ray" and cost_per_design:
-            per_task = max(LOCAL_CHUNK // 4, int(RAY_TASK_S / cost_per_design))
-            return per_task * max(1, getattr(ex_now, "workers", 1)) * 3
-        return LOCAL_CHUNK
-
     # Chunks are ranges of raw (unfiltered) flat indices; ~total/raw_total of them are kept.
     keep_ratio = space.total / space.raw_total
-    cost_per_design = None
-    raw_pos, design_pos = 0, 0
-    evaluated = feasible_count = non_finite = rows_written = chunks = 0
+    cost_per_design: float | None = None
+    raw_pos = 0
+    evaluated = 0
+    used = ex.name
+    state = {"design_pos": 0, "feasible": 0, "non_finite": 0, "rows": 0, "chunks": 0}
     front: pd.DataFrame | None = None
     best: dict[str, dict] = {}
+    seen: dict[str, float] = {}
+    seen_cols = budget_columns(spec)
     writer = None
-    used = getattr(ex, "name", "local")
+
+    def score(metrics: dict, cols: dict, n: int) -> None:
+        """Constraints, best values, the running front and the table rows of one chunk (runs in
+        the helper thread, one chunk at a time, in order)."""
+        nonlocal front, writer, seen
+        state["chunks"] += 1
+        seen = smallest_seen(metrics, seen_cols, seen)
+        cons = constraint_values(spec, metrics)
+        values = np.column_stack([metrics[c] for c in objective_cols])
+        finite = np.all(np.isfinite(values), axis=1)
+        feasible = feasible_mask(cons, n) & finite
+        state["non_finite"] += int((~finite).sum())
+        ids = np.arange(state["design_pos"], state["design_pos"] + n, dtype=np.int64)
+        state["design_pos"] += n
+        state["feasible"] += int(feasible.sum())
+        for col, d, found in zip(objective_cols, directions, best_per_objective(values, feasible, directions)):
+            if found is not None and better(found[0], best.get(col, {}).get("value"), d):
+                best[col] = {"value": found[0], "design": int(ids[found[1]])}
+
+        params = space.param_frame(cols)
+        frame = pd.DataFrame({"design": ids, **params, **{k: v for k, v in metrics.items() if k not in params},
+                              **{f"{CONSTRAINT_PREFIX}{k}": v for k, v in cons.items()}, "feasible": feasible})
+        if feasible.any():
+            cand = frame[feasible]
+            if front is not None:
+                cand = pd.concat([front, cand], ignore_index=True)
+            front = cand[pareto_mask(cand[objective_cols].to_numpy(), directions)].reset_index(drop=True)
+        table = frame if write_all else frame[feasible]
+        if len(table):
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            tab = pa.Table.from_pandas(table, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp_path, tab.schema)
+            writer.write_table(tab)
+            state["rows"] += len(table)
+        if bar is not None:
+            bar.set_postfix_str(f"feasible={state['feasible']} front={0 if front is None else len(front)}",
+                                refresh=False)
+            bar.update(n)
+
     pool = ThreadPoolExecutor(max_workers=1)
-
-    def next_chunk():
-        nonlocal raw_pos
-        if raw_pos >= space.raw_total:
-            return None
-        n_raw = max(1, int(math.ceil(chunk_for(ex) / keep_ratio)))
-        stop = min(space.raw_total, raw_pos + n_raw)
-        columns, workloads, cols = space.decode(raw_pos, stop)
-        raw_pos = stop
-        t0 = time.perf_counter()
-        fut = pool.submit(ex.evaluate, columns, spec.node_nm, spec.technology, workloads)
-        return fut, cols, t0, len(columns["batch"])
-
+    scoring = None
     try:
-        pending = next_chunk()
-        while pending is not None:
-            fut, cols, t0, n = pending
-            metrics = fut.result() if n else {}
-            if auto and cost_per_design is None and n:
-                cost_per_design = (time.perf_counter() - t0) / n
-                workers = spec.workers or os.cpu_count() or 1
-                remaining_s = cost_per_design * (space.total - n)
-                if address or (workers > 1 and remaining_s > RAY_MIN_TOTAL_S):
-                    from dse.search.executors import RayExecutor
-
-                    ex = RayExecutor(address, spec.workers)
-                    used = "ray"
-            elif cost_per_design is None and n:
-                cost_per_design = (time.perf_counter() - t0) / n
-            pending = next_chunk()  # evaluated while this chunk is scored and written
+        # Evaluation stays in this thread (Ray is started and driven from the main thread); the
+        # helper thread scores and writes the previous chunk meanwhile.
+        while raw_pos < space.raw_total:
+            size = int(chunk_size) if chunk_size else batch_designs(ex, cost_per_design)
+            stop = min(space.raw_total, raw_pos + max(1, int(math.ceil(size / keep_ratio))))
+            columns, workloads, cols = space.decode(raw_pos, stop)
+            raw_pos = stop
+            n = len(columns["batch"])
             if n == 0:
                 continue
-            chunks += 1
-            cons = constraint_values(spec, metrics)
-            values = np.column_stack([metrics[c] for c in objective_cols])
-            finite = np.all(np.isfinite(values), axis=1)
-            feasible = finite.copy()
-            for arr in cons.values():
-                feasible &= arr <= 0  # NaN compares False: infeasible
-            non_finite += int((~finite).sum())
-            ids = np.arange(design_pos, design_pos + n, dtype=np.int64)
-            design_pos += n
+            t0 = time.perf_counter()
+            metrics = ex.evaluate(columns, spec.node_nm, spec.technology, workloads)
+            if cost_per_design is None:  # per design and worker (a Ray chunk runs on all workers)
+                cost_per_design = (time.perf_counter() - t0) * max(1, ex.workers) / n
+            used = "ray" if ex.name == "ray" else used
             evaluated += n
-            feasible_count += int(feasible.sum())
-            for j, (col, d) in enumerate(zip(objective_cols, directions)):
-                if feasible.any():
-                    v = values[feasible, j]
-                    k = int(np.argmax(v) if d == "maximize" else np.argmin(v))
-                    cur = best.get(col)
-                    if cur is None or (v[k] > cur["value"] if d == "maximize" else v[k] < cur["value"]):
-                        best[col] = {"value": float(v[k]), "design": int(ids[feasible][k])}
-
-            params = space.param_frame(cols)
-            frame = pd.DataFrame({"design": ids, **params, **{k: v for k, v in metrics.items() if k not in params},
-                                  **{f"constraint:{k}": v for k, v in cons.items()}, "feasible": feasible})
-            if feasible.any():
-                cand = frame[feasible]
-                if front is not None:
-                    cand = pd.concat([front, cand], ignore_index=True)
-                front = cand[pareto_mask(cand[objective_cols].to_numpy(), directions)].reset_index(drop=True)
-            table = frame if write_all else frame[feasible]
-            if len(table):
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                tab = pa.Table.from_pandas(table, preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp_path, tab.schema)
-                writer.write_table(tab)
-                rows_written += len(table)
-            if bar is not None:
-                bar.set_postfix_str(f"feasible={feasible_count} front={0 if front is None else len(front)}",
-                                    refresh=False)
-                bar.update(n)
+            if scoring is not None:
+                scoring.result()  # errors surface here; at most two chunks in memory
+            scoring = pool.submit(score, metrics, cols, n)
+        if scoring is not None:
+            scoring.result()
     finally:
         pool.shutdown(wait=True)
         if bar is not None:
@@ -325,34 +303,36 @@ def run_exhaustive(spec, results_root: Path | str = "results", executor: str | N
                               kind="stable").reset_index(drop=True)
     front["pareto"] = True
     _finish_parquet(tmp_path, parquet_path, set(front["design"].tolist()))
-    with atomic_path(out_dir / "pareto.csv") as tmp:
+    with atomic_path(out_dir / PARETO_CSV) as tmp:
         front.to_csv(tmp, index=False)
     seconds = time.perf_counter() - start_time
     summary = {
         "study": spec.name,
         "sampler": "exhaustive",
         "trials_complete": evaluated,
-        "trials_feasible": feasible_count,
+        "trials_feasible": state["feasible"],
         "pareto_size": int(len(front)),
         "objectives": [{"column": c, "direction": d} for c, d in zip(objective_cols, directions)],
         "best": best,
+        "smallest_seen": seen,
         "designs_total": int(space.total),
         "designs_evaluated": evaluated,
-        "designs_feasible": feasible_count,
-        "designs_non_finite": non_finite,
+        "designs_feasible": state["feasible"],
+        "designs_non_finite": state["non_finite"],
         "front_size": int(len(front)),
         "seconds": round(seconds, 3),
         "designs_per_s": round(evaluated / eval_seconds, 1) if eval_seconds > 0 else None,
         "executor": used,
-        "chunks": chunks,
+        "chunks": state["chunks"],
         "table": EXHAUSTIVE_PARQUET,
-        "table_rows": rows_written,
+        "table_rows": state["rows"],
         "table_rule": ("every design" if write_all else
                        f"feasible designs only (space above {full_table_max:,} designs)"),
         "results_dir": str(out_dir),
     }
-    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    return RunResult(spec, out_dir, None, evaluated, seconds, used, summary=summary, front=front)
+    write_text_atomic(out_dir / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")
+    return RunResult(spec, out_dir, None, evaluated, seconds, used, summary=summary, front=front,
+                     nodes_used=len(ex.nodes_used))
 
 
 def _finish_parquet(tmp_path: Path, path: Path, front_ids: set[int]) -> None:

@@ -58,18 +58,9 @@ from dse.errors import UserError, key_path
 from dse.user_files import load_user_toml
 from dse.hardware import space as hwspace
 from dse.hardware.technology import SUPPORTED_NODES_NM, catalog_rows, load_technology
+from dse.model.metrics import OBJECTIVES, column_name
 from dse.workloads.registry import parse_workload
 
-#: Objective metrics: (direction, unit of the stored value, needs a workload).
-OBJECTIVES: dict[str, tuple[str, str, bool]] = {
-    "throughput": ("maximize", "inferences/s", True),
-    "latency": ("minimize", "s", True),
-    "energy": ("minimize", "J/inference", True),
-    "power": ("minimize", "W", True),
-    "throughput_per_w": ("maximize", "inferences/s/W", True),
-    "throughput_per_mm2": ("maximize", "inferences/s/mm^2", True),
-    "area": ("minimize", "mm^2", False),
-}
 SAMPLERS = ("nsga2", "nsga3", "tpe", "random", "gp", "exhaustive")
 EXECUTORS = ("auto", "local", "ray")
 TOP_LEVEL_KEYS = {"name", "description", "node_nm", "workloads", "space", "budgets", "objectives",
@@ -88,7 +79,7 @@ class WorkloadSpec:
 
     label: str  # canonical NAME@WxH
     batch: int | None
-    batch_domain: dict | None = None
+    batch_domain: hwspace.Domain | None = None
 
     @property
     def batch_param(self) -> str:
@@ -97,23 +88,26 @@ class WorkloadSpec:
 
 @dataclass(frozen=True)
 class Objective:
+    """One objective: a metric of :data:`dse.model.metrics.OBJECTIVES` (by its study-file name),
+    on a workload label when the metric is per workload (None otherwise)."""
+
     metric: str
-    workload: str | None  # label, or None for area
+    workload: str | None
 
     @property
     def direction(self) -> str:
-        return OBJECTIVES[self.metric][0]
+        return OBJECTIVES[self.metric].direction
 
     @property
-    def key(self) -> str:
-        """Name of the stored metric: ``area_mm2`` or ``LABEL:metric``."""
-        return "area_mm2" if self.workload is None else f"{self.workload}:{self.metric}"
+    def column(self) -> str:
+        """The stored column it reads: ``area_mm2`` or ``LABEL:throughput_ips`` (SI)."""
+        return column_name(OBJECTIVES[self.metric], self.workload)
 
     @property
     def label(self) -> str:
-        unit = OBJECTIVES[self.metric][1]
+        m = OBJECTIVES[self.metric]
         where = f" on {self.workload}" if self.workload else ""
-        return f"{self.direction} {self.metric}{where} [{unit}]"
+        return f"{self.direction} {self.metric}{where} [{m.si_unit}]"
 
 
 @dataclass(frozen=True)
@@ -123,7 +117,7 @@ class StudySpec:
     name: str
     node_nm: int
     workloads: tuple[WorkloadSpec, ...]
-    searched: dict[str, Any]  # parameter -> domain (range dict or list of choices)
+    searched: dict[str, hwspace.Domain]  # parameter -> its searched domain
     fixed: dict[str, Any]  # parameter -> value (defaults filled in)
     area_mm2: float | None
     power_w: float | None
@@ -271,7 +265,7 @@ def _resolve_workload(text, field: str, aliases: dict, labels) -> str:
     return label
 
 
-def _space(raw, path="space") -> tuple[dict, dict]:
+def _space(raw, path="space") -> tuple[dict[str, hwspace.Domain], dict[str, Any]]:
     """Split ``[space]`` into searched domains and fixed values (defaults fill the rest)."""
     raw = _table(raw, path)
     names = [p.name for p in hwspace.PARAMETERS if p.name != "batch"]
@@ -317,7 +311,7 @@ def _objectives(raw, labels: list[str], aliases: dict, path="objectives") -> tup
         if metric not in OBJECTIVES:
             _fail(f"{p}.metric", f"unknown metric {metric!r} (allowed: {', '.join(OBJECTIVES)})")
         wl = item.get("workload")
-        if OBJECTIVES[metric][2]:
+        if OBJECTIVES[metric].per_workload:
             if wl is None:
                 if len(labels) > 1:
                     _fail(f"{p}.workload", f"required for {metric} when the study has several workloads")
@@ -326,8 +320,8 @@ def _objectives(raw, labels: list[str], aliases: dict, path="objectives") -> tup
         elif wl is not None:
             _fail(f"{p}.workload", f"{metric} does not take a workload")
         obj = Objective(metric, wl)
-        if obj.key in {o.key for o in out}:
-            _fail(p, f"objective {obj.key} is listed twice")
+        if obj.column in {o.column for o in out}:
+            _fail(p, f"objective {obj.column} is listed twice")
         out.append(obj)
     return tuple(out)
 

@@ -18,9 +18,8 @@ from pathlib import Path
 import optuna
 
 from dse.errors import UserError
+from dse.search.results_files import JOURNAL_NAME
 from dse.search.spec import StudySpec
-
-JOURNAL_NAME = "study.journal"
 
 
 #: SQLite busy timeout (s): how long a write waits for another connection's lock before failing.
@@ -195,7 +194,7 @@ def storage_for(spec: StudySpec, out_dir: Path, url: str | None = None):
     if url.startswith("sqlite:///"):
         from optuna.storages import RDBStorage
 
-        # WAL and synchronous=NORMAL: +30-45% for batched ask/tell (NOTES-optuna-ray.md).
+        # WAL and synchronous=NORMAL: +30-45% for batched ask/tell (measured, docs/architecture.md).
         def _pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")

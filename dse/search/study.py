@@ -1,6 +1,6 @@
 """The search loop: a constrained multi-objective Optuna study driven by batched ask/tell.
 
-Data flow (DESIGN.md): spec -> Optuna sampler asks one population -> decode to columns ->
+Data flow (docs/architecture.md): spec -> Optuna sampler asks one population -> decode to columns ->
 executor evaluates (in-process or Ray) -> objectives + constraints -> tell. Only this driver
 touches the Optuna storage; every metric is stored on the trial (user attribute ``metrics``) so
 the storage alone rebuilds every table and plot.
@@ -9,38 +9,26 @@ the storage alone rebuilds every table and plot.
 from __future__ import annotations
 
 import math
-import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import optuna
 from optuna.trial import TrialState
 
-from dse.atomic_write import write_text_atomic
 from dse.errors import UserError
 from dse.hardware import space as hwspace
 from dse.search.drivers import DriverRecord, live_driver_trials
-from dse.search.executors import make_executor
+from dse.search.executors import Executor, make_executor
+from dse.search.results_files import JOURNAL_NAME, METRICS_ATTR, OBJECTIVES_ATTR
+from dse.search.scoring import (RunResult, best_per_objective, better, constraint_values, feasible_mask,
+                                write_study_copy)
 from dse.search.spec import StudySpec
-from dse.search.storage import (JOURNAL_NAME, corrupt_storage, describe_storage, make_results_dir,
-                                storage_errors, storage_for, sync_storage)
+from dse.search.storage import (corrupt_storage, describe_storage, make_results_dir, storage_errors,
+                                storage_for, sync_storage)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-#: Stored metric column of each objective metric (SI units).
-OBJECTIVE_COLUMN = {
-    "throughput": "throughput_ips", "latency": "latency_s", "energy": "energy_j", "power": "power_w",
-    "throughput_per_w": "throughput_per_w", "throughput_per_mm2": "throughput_per_mm2", "area": "area_mm2",
-}
-
-
-def objective_column(obj) -> str:
-    col = OBJECTIVE_COLUMN[obj.metric]
-    return col if obj.workload is None else f"{obj.workload}:{col}"
 
 
 def make_sampler(spec: StudySpec, seed: int):
@@ -89,57 +77,6 @@ def decode(spec: StudySpec, params: list[dict]) -> tuple[dict, list]:
     return columns, workloads
 
 
-def constraint_values(spec: StudySpec, metrics: dict) -> dict[str, np.ndarray]:
-    """Relative budget violations, (D,) each; a design is feasible when all are <= 0."""
-    out = {}
-    area = metrics["area_mm2"]
-    if spec.area_mm2 is not None:
-        out["area_mm2"] = area / spec.area_mm2 - 1.0
-    for w in spec.workloads:
-        lab = w.label
-        power = metrics[f"{lab}:power_w"]
-        if spec.power_w is not None:
-            out[f"{lab}:power_w"] = power / spec.power_w - 1.0
-        out[f"{lab}:power_density"] = power / area / metrics["power_density_limit_w_per_mm2"] - 1.0
-        if lab in spec.latency_s:
-            out[f"{lab}:latency_s"] = metrics[f"{lab}:latency_s"] / spec.latency_s[lab] - 1.0
-        if lab in spec.min_throughput_ips:
-            out[f"{lab}:throughput_ips"] = 1.0 - metrics[f"{lab}:throughput_ips"] / spec.min_throughput_ips[lab]
-    return out
-
-
-@dataclass
-class RunResult:
-    """What a run produced. Exhaustive sweeps have no Optuna study (``study`` is None): their
-    table is ``out_dir/exhaustive.parquet`` and their exact front is ``front``."""
-
-    spec: StudySpec
-    out_dir: Path
-    study: optuna.Study | None
-    evaluated: int  # trials (or designs, for exhaustive sweeps) evaluated by this run
-    seconds: float
-    executor: str
-    summary: dict | None = None
-    front: pd.DataFrame | None = None
-    nodes_used: int = 0  # Ray nodes that ran evaluation chunks (0: evaluated in-process)
-
-    def trials_frame(self):
-        """Every complete trial as a DataFrame (parameters, metrics, constraints, feasibility)."""
-        if self.study is None:
-            return pd.read_parquet(self.out_dir / "exhaustive.parquet")
-        from dse.search.tables import trials_frame
-
-        return trials_frame(self.study)
-
-    def pareto_frame(self):
-        """The feasible Pareto-optimal trials, as rows of :meth:`trials_frame`."""
-        if self.study is None:
-            return self.front
-        from dse.search.tables import pareto_frame
-
-        return pareto_frame(self.study)
-
-
 def _finite(x: float, fallback: float) -> float:
     return float(x) if math.isfinite(x) else fallback
 
@@ -160,13 +97,9 @@ class _Progress:
 
     def update(self, n: int, values: np.ndarray, feasible: np.ndarray) -> None:
         self.feasible += int(feasible.sum())
-        for j, obj in enumerate(self.spec.objectives):
-            if feasible.any():
-                col = values[feasible, j]
-                cand = col.max() if obj.direction == "maximize" else col.min()
-                cur = self.best[j]
-                if cur is None or (cand > cur if obj.direction == "maximize" else cand < cur):
-                    self.best[j] = float(cand)
+        for j, found in enumerate(best_per_objective(values, feasible, self.spec.directions)):
+            if found is not None and better(found[0], self.best[j], self.spec.directions[j]):
+                self.best[j] = found[0]
         if self.enabled:
             best = " ".join(f"{o.metric}={b:.3g}" for o, b in zip(self.spec.objectives, self.best) if b is not None)
             self.bar.set_postfix_str(f"feasible={self.feasible} best: {best}", refresh=False)
@@ -203,8 +136,8 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
         sampler = make_sampler(spec, spec.seed + n_existing)  # new seed on resume: no repeated generation
         study = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler,
                                     directions=spec.directions, load_if_exists=True)
-        if study.user_attrs.get("dse_objectives") != [objective_column(o) for o in spec.objectives]:
-            study.set_user_attr("dse_objectives", [objective_column(o) for o in spec.objectives])
+        if study.user_attrs.get(OBJECTIVES_ATTR) != [o.column for o in spec.objectives]:
+            study.set_user_attr(OBJECTIVES_ATTR, [o.column for o in spec.objectives])
         # Trials left RUNNING by a crash would distort NSGA-II generations and TPE's liar: fail them,
         # but not the in-flight trials of a live concurrent driver sharing the storage.
         live = live_driver_trials(study)
@@ -217,21 +150,19 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
 
 def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url: str | None = None,
               executor: str | None = None, ray_address: str | None = None, fresh: bool = False,
-              progress: bool = True, executor_obj=None) -> RunResult:
-    """Run (or resume) a study until it has ``spec.trials`` complete trials."""
-    if spec.sampler == "exhaustive":
-        from dse.search.exhaustive import run_exhaustive
-
-        return run_exhaustive(spec, results_root, executor, ray_address, progress)
+              progress: bool = True, executor_obj: Executor | None = None) -> RunResult:
+    """Run (or resume) a study until it has ``spec.trials`` complete trials (an Optuna sampler;
+    :func:`dse.search.run.run_search` also dispatches ``sampler = "exhaustive"``)."""
     start = time.perf_counter()
     out_dir = spec.results_dir(results_root)
     # The executor first: a bad --ray-address fails before any results folder or storage exists.
-    ex = executor_obj or make_executor(executor or spec.executor, ray_address or spec.ray_address, spec.workers)
+    ex = executor_obj or make_executor(executor or spec.executor, ray_address or spec.ray_address, spec.workers,
+                                       total_designs=spec.trials)
     study = open_study(spec, out_dir, storage_url, fresh)
     where = describe_storage(spec, out_dir, storage_url)
     write_study_copy(spec, out_dir)
     dists = distributions(spec)
-    objective_cols = [objective_column(o) for o in spec.objectives]
+    objective_cols = [o.column for o in spec.objectives]
     # A non-finite objective (e.g. a zero bandwidth override) ranks last, never best.
     worst = [-1e300 if o.direction == "maximize" else 1e300 for o in spec.objectives]
     done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
@@ -249,13 +180,13 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
             metrics = ex.evaluate(columns, spec.node_nm, spec.technology, workloads)
             cons = constraint_values(spec, metrics)
             values = np.column_stack([metrics[c] for c in objective_cols])
-            feasible = np.all(np.column_stack(list(cons.values())) <= 0, axis=1) if cons else np.ones(k, bool)
+            feasible = feasible_mask(cons, k)
             keys = list(metrics)
             with storage_errors(where, "cannot write to"):
                 for i, trial in enumerate(trials):
                     for name, arr in cons.items():
                         trial.set_constraint(name, _finite(arr[i], 1e12))
-                    trial.set_user_attr("metrics", {key: _finite(metrics[key][i], 0.0) for key in keys})
+                    trial.set_user_attr(METRICS_ATTR, {key: _finite(metrics[key][i], 0.0) for key in keys})
                     study.tell(trial, [_finite(v, worst[j]) for j, v in enumerate(values[i])])
                 sync_storage(study)
             done += k
@@ -268,20 +199,8 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
     finally:
         bar.close()
         ex.close()
-    return RunResult(spec, out_dir, study, evaluated, time.perf_counter() - start,
-                     getattr(ex, "last_choice", ex.name), nodes_used=len(getattr(ex, "nodes_used", ())))
+    return RunResult(spec, out_dir, study, evaluated, time.perf_counter() - start, ex.name,
+                     nodes_used=len(ex.nodes_used))
 
 
-def write_study_copy(spec: StudySpec, out_dir: Path) -> None:
-    """Keep the study file beside its results (what produced them)."""
-    try:
-        if spec.source_text:
-            write_text_atomic(out_dir / "study.toml", spec.source_text)
-        elif spec.source_path and spec.source_path.exists():
-            shutil.copyfile(spec.source_path, out_dir / "study.toml")
-    except OSError as err:
-        raise UserError(f"results: cannot write {out_dir / 'study.toml'} ({err.strerror or err})") from None
-
-
-__all__ = ["run_study", "open_study", "RunResult", "objective_column", "constraint_values", "decode",
-           "distributions", "JOURNAL_NAME"]
+__all__ = ["run_study", "open_study", "RunResult", "decode", "distributions"]

@@ -16,9 +16,9 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from dse.atomic_write import atomic_path, write_text_atomic
-
-METRICS_ATTR = "metrics"
-OBJECTIVES_ATTR = "dse_objectives"
+from dse.search.results_files import (CONSTRAINT_PREFIX, METRICS_ATTR, OBJECTIVES_ATTR, PARETO_CSV,
+                                      SUMMARY_JSON, TRIALS_CSV, TRIALS_PARQUET)
+from dse.search.scoring import best_per_objective, smallest_seen
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
@@ -30,7 +30,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         row.update(t.user_attrs.get(METRICS_ATTR, {}))
         cons = t.constraints or {}
         for name, value in cons.items():
-            row[f"constraint:{name}"] = value
+            row[f"{CONSTRAINT_PREFIX}{name}"] = value
         row["feasible"] = bool(all(c <= 0 for c in cons.values()))
         row["duration_s"] = t.duration.total_seconds() if t.duration else np.nan
         rows.append(row)
@@ -50,16 +50,20 @@ def pareto_frame(study: optuna.Study, trials: pd.DataFrame | None = None) -> pd.
     return trials[trials["trial"].isin(best)].reset_index(drop=True)
 
 
-def write_tables(study: optuna.Study, out_dir: Path, extra_summary: dict | None = None) -> dict:
-    """Write trials.parquet, trials.csv, pareto.csv and summary.json to ``out_dir``."""
+def write_tables(study: optuna.Study, out_dir: Path, extra_summary: dict | None = None,
+                 spec_budget_columns: list[str] | None = None) -> dict:
+    """Write trials.parquet, trials.csv, pareto.csv and summary.json to ``out_dir``.
+
+    ``summary["smallest_seen"]``: the smallest finite value of each of ``spec_budget_columns``
+    (default ``area_mm2``; :func:`dse.search.scoring.budget_columns` gives the power columns too)."""
     out_dir = Path(out_dir)
     trials = trials_frame(study)
     pareto = pareto_frame(study, trials)
-    with atomic_path(out_dir / "trials.parquet") as tmp:
+    with atomic_path(out_dir / TRIALS_PARQUET) as tmp:
         trials.to_parquet(tmp, index=False)
-    with atomic_path(out_dir / "trials.csv") as tmp:
+    with atomic_path(out_dir / TRIALS_CSV) as tmp:
         trials.to_csv(tmp, index=False)
-    with atomic_path(out_dir / "pareto.csv") as tmp:
+    with atomic_path(out_dir / PARETO_CSV) as tmp:
         pareto.to_csv(tmp, index=False)
     objectives = objective_columns(study)
     directions = [d.name.lower() for d in study.directions]
@@ -71,11 +75,15 @@ def write_tables(study: optuna.Study, out_dir: Path, extra_summary: dict | None 
         "objectives": [{"column": c, "direction": d} for c, d in zip(objectives, directions)],
         "best": {},
     }
-    feas = trials[trials["feasible"]] if len(trials) else trials
-    for col, direction in zip(objectives, directions):
-        if len(feas) and col in feas:
-            idx = feas[col].idxmax() if direction == "maximize" else feas[col].idxmin()
-            summary["best"][col] = {"value": float(feas.loc[idx, col]), "trial": int(feas.loc[idx, "trial"])}
+    present = [(c, d) for c, d in zip(objectives, directions) if c in trials]
+    if len(trials) and present:
+        values = trials[[c for c, _ in present]].to_numpy(dtype=float)
+        best = best_per_objective(values, trials["feasible"].to_numpy(bool), [d for _, d in present])
+        for (col, _), found in zip(present, best):
+            if found is not None:
+                summary["best"][col] = {"value": found[0], "trial": int(trials["trial"].iloc[found[1]])}
+    budget_cols = [c for c in (spec_budget_columns or ["area_mm2"]) if c in trials]
+    summary["smallest_seen"] = smallest_seen({c: trials[c].to_numpy(float) for c in budget_cols}, budget_cols)
     summary.update(extra_summary or {})
-    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out_dir / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")
     return summary

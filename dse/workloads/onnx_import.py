@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -45,7 +44,7 @@ from pathlib import Path
 from dse.errors import UserError
 from dse.user_files import MAX_ONNX_BYTES, read_user_bytes
 from dse.workloads.layers import INT_COLUMNS, LayerTable, NetBuilder, Tensor, conv_out
-from dse.workloads.registry import MAX_SIDE_PX  # the same side limit as NAME@WIDTHxHEIGHT
+from dse.workloads.names import MAX_SIDE_PX, RESOLUTION_RE  # the same side limit as NAME@WIDTHxHEIGHT
 
 #: Largest static dim of any tensor (int32, the limit of most ONNX runtimes and converters).
 MAX_DIM = 2**31 - 1
@@ -88,14 +87,11 @@ _WEIGHT_INPUTS = {
     "Tile": (1,), "Gather": (1,), **{op: (1,) for op in REDUCE_OPS},
 }
 
-_SPEC_RE = re.compile(r"^(?P<w>\d+)x(?P<h>\d+)$")
-
-
 def parse_onnx_spec(text: str, field: str = "onnx") -> tuple[str, int | None, int | None]:
     """``"net.onnx@1920x1080"`` -> ("net.onnx", 1920, 1080); ``"net.onnx"`` -> ("net.onnx", None, None)."""
     text = str(text).strip()
     base, sep, res = text.rpartition("@")
-    if sep and (m := _SPEC_RE.match(res)):
+    if sep and (m := RESOLUTION_RE.match(res)):
         width, height = int(m["w"]), int(m["h"])
         check_side(width, height, field)
         return base, width, height
@@ -182,7 +178,7 @@ def load_onnx_workload(onnx: str, resolution: str | None = None, allow_unsupport
         path = Path(base_dir) / path
     width = height = None
     if resolution is not None:
-        m = _SPEC_RE.match(str(resolution).strip())
+        m = RESOLUTION_RE.match(str(resolution).strip())
         if not m:
             raise UserError(f"{field}: resolution {resolution!r} is not WIDTHxHEIGHT (e.g. 1920x1080)")
         width, height = int(m["w"]), int(m["h"])

@@ -6,16 +6,13 @@ A workload name is used the same way everywhere: CLI, study files and the Python
 from __future__ import annotations
 
 import importlib
-import re
+import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 
 from dse.errors import UserError
 from dse.workloads.layers import LayerTable
-
-#: Smallest and largest input side accepted for any network, pixels.
-MIN_SIDE_PX = 32
-MAX_SIDE_PX = 8192
+from dse.workloads.names import MAX_SIDE_PX, MIN_SIDE_PX, NAME_RE, is_onnx_workload, parse_resolution
 
 
 @dataclass(frozen=True)
@@ -47,25 +44,13 @@ NETWORKS: dict[str, NetworkInfo] = {
     )
 }
 
-_NAME_RE = re.compile(r"^(?P<name>[A-Za-z0-9_]+)(?:@(?P<res>.*))?$")
-_RES_RE = re.compile(r"^(?P<w>\d+)x(?P<h>\d+)$")
-
-
 def available_networks() -> list[str]:
     return [name for name, info in NETWORKS.items() if importlib.util.find_spec(info.module)]
 
 
-def parse_resolution(text: str, field: str = "resolution") -> tuple[int, int]:
-    """``"1920x1088"`` -> (1920, 1088) (width, height in pixels)."""
-    m = _RES_RE.match(str(text).strip())
-    if not m:
-        raise UserError(f"{field}: {text!r} is not WIDTHxHEIGHT with positive whole pixels (e.g. 1920x1088)")
-    return int(m["w"]), int(m["h"])
-
-
 def parse_workload(text: str, field: str = "workload") -> tuple[str, int, int]:
     """Parse ``NAME`` or ``NAME@WIDTHxHEIGHT`` and check it; returns (name, width, height)."""
-    m = _NAME_RE.match(str(text).strip())
+    m = NAME_RE.match(str(text).strip())
     names = ", ".join(available_networks())
     if not m:
         raise UserError(f"{field}: {text!r} is not NAME or NAME@WIDTHxHEIGHT (networks: {names})")
@@ -99,12 +84,6 @@ def _round_to(value: int, multiple: int) -> int:
 @lru_cache(maxsize=64)
 def _build(name: str, width: int, height: int) -> LayerTable:
     return importlib.import_module(NETWORKS[name].module).build(width, height)
-
-
-def is_onnx_workload(text: str) -> bool:
-    """``FILE.onnx`` or ``FILE.onnx@WIDTHxHEIGHT`` (an imported network, see onnx_import)."""
-    base = str(text).strip().rpartition("@")[0] or str(text).strip()
-    return base.lower().endswith(".onnx")
 
 
 def load_workload(text: str, field: str = "workload") -> LayerTable:

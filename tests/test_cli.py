@@ -1,0 +1,91 @@
+"""The `dse` command as a newcomer meets it: fast help, honest exit codes, names in any case,
+workloads named the same way everywhere, nothing left behind by a rejected run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dse.cli.validate_cmd import passed
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("optuna", "ray", "pandas", "matplotlib")
+SUBCOMMANDS = ("workloads", "evaluate", "validate", "run", "report")
+
+
+def imported_modules(*args: str) -> set[str]:
+    """Top-level packages imported by `python -X importtime -m dse.cli.main ARGS`."""
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "dse.cli.main", *args],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
+    names = set()
+    for line in res.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "argparse" in names  # the probe sees imports at all
+    return names
+
+
+@pytest.mark.parametrize("sub", ("", *SUBCOMMANDS))
+def test_help_imports_no_heavy_package(sub):
+    names = imported_modules(*([sub] if sub else []), "--help")
+    assert not names & set(HEAVY), sorted(names & set(HEAVY))
+
+
+def test_names_are_case_insensitive(cli):
+    out = cli("evaluate", "--preset", "T4", "--workload", "ResNet50@224X224", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["workloads"][0]["summary"]["workload"] == "resnet50@224x224"
+    out = cli("workloads", "yolov3@1920X1088", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)[0]["workload"] == "yolov3@1920x1088"
+
+
+def test_evaluate_takes_an_onnx_workload_as_study_files_do(cli, tmp_path):
+    pytest.importorskip("onnx")
+    rel = Path("examples") / "mobilenet_v2.onnx"
+    res = subprocess.run([sys.executable, "-m", "dse.cli.main", "evaluate", "--design", "examples/my_chip.toml",
+                          "--workload", f"{rel}@320x320", "--json"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)["workloads"][0]["summary"]
+    assert summary["workload"].endswith("@320x320") and summary["throughput_ips"] > 0
+    bad = cli("evaluate", "--preset", "t4", "--workload", str(tmp_path / "missing.onnx@64x64"))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("flags", [("--storage", "bogus://x"), ("--storage", "sqlite:////nonexistent/dir/s.db")])
+def test_a_rejected_run_leaves_no_results_folder(cli, small_study, tmp_path, flags):
+    results = tmp_path / "results"
+    res = cli("run", str(small_study(trials=8, population=8)), "--results", str(results), "--no-progress", *flags)
+    assert res.returncode == 2 and res.stderr.startswith("dse: error: --storage")
+    assert not results.exists()
+
+
+def test_no_design_met_the_budgets_is_one_line_and_exit_0(cli, small_study, tmp_path):
+    study = small_study(trials=16, population=8, workload="resnet50")
+    study.write_text(study.read_text().replace("area_mm2 = 100", "area_mm2 = 1"))
+    res = cli("run", str(study), "--results", str(tmp_path / "r"), "--no-progress", "--no-report",
+              "--executor", "local")
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in res.stdout.splitlines() if "no design met the budgets" in ln]
+    assert len(lines) == 1
+    assert "smallest area" in lines[0] and "mm^2 (budget 1)" in lines[0] and "lowest power" in lines[0]
+
+
+def test_validate_exit_code_follows_the_checks(cli):
+    res = cli("validate", "--json")
+    result = json.loads(res.stdout)
+    assert res.returncode == (0 if passed(result) else 1)
+    failing = json.loads(res.stdout)
+    failing["summary"]["checks_passed"] = failing["summary"]["checks"] - 1
+    assert not passed(failing)
+    assert "preset" in cli("validate").stdout.splitlines()[1]
+
+
+def test_readme_tour_files_exist():
+    readme = (ROOT / "README.md").read_text()
+    for path in ("examples/my_chip.toml", "examples/mobilenet_v2.onnx"):
+        assert path in readme and (ROOT / path).is_file()
