@@ -26,7 +26,7 @@ import stat
 import tomllib
 from pathlib import Path
 
-from dse.errors import UserError
+from dse.errors import UserError, key_path
 
 MIB = 2**20
 #: Study and design files are a few kB; 1 MiB leaves room for comments and long lists.
@@ -39,6 +39,8 @@ MAX_ONNX_BYTES = 2**31 - 1
 MAX_TOKEN_BYTES = 64 * 1024
 #: summary.json of a results folder (a few kB; larger ones are not ours).
 MAX_SUMMARY_BYTES = 16 * MIB
+#: TOML integers are 64-bit signed (TOML 1.0, "Integer").
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -125,7 +127,8 @@ def read_user_text(path: str | Path, *, what: str, max_bytes: int, where: str | 
 
 def parse_toml(text: str, *, where: str) -> dict:
     """``tomllib.loads(text)`` with every failure as one line ``WHERE: invalid TOML (...)``,
-    including nesting deeper than :data:`MAX_TOML_DEPTH`."""
+    including nesting deeper than :data:`MAX_TOML_DEPTH` and integers outside the 64-bit range
+    that TOML allows (``tomllib`` accepts any size; ``float()`` of one overflows)."""
     too_deep = (f"{where}: invalid TOML (tables or arrays nested more than {MAX_TOML_DEPTH} "
                 "levels deep)")
     try:
@@ -134,23 +137,20 @@ def parse_toml(text: str, *, where: str) -> dict:
         raise UserError(f"{where}: invalid TOML ({err})") from None
     except RecursionError:  # the parser recurses once per level: hundreds of levels
         raise UserError(too_deep) from None
-    if _depth(data) - 1 > MAX_TOML_DEPTH:  # the document is not a level; same limit whatever the stack
-        raise UserError(too_deep)
-    return data
-
-
-def _depth(node) -> int:
-    """Nesting depth of dicts and lists (a scalar is 0), without recursion."""
-    deepest, stack = 0, [(node, 0)]
+    # Walked without recursion: the limits hold whatever the interpreter's stack allows.
+    stack = [(value, 1, key_path("", key)) for key, value in data.items()]
     while stack:
-        item, level = stack.pop()
+        item, level, path = stack.pop()
+        if isinstance(item, (dict, list)) and level > MAX_TOML_DEPTH:
+            raise UserError(too_deep)
         if isinstance(item, dict):
-            item = list(item.values())
-        elif not isinstance(item, list):
-            continue
-        deepest = max(deepest, level + 1)
-        stack.extend((child, level + 1) for child in item)
-    return deepest
+            stack.extend((v, level + 1, key_path(path, k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1, f"{path}[{i}]") for i, v in enumerate(item))
+        elif isinstance(item, int) and not isinstance(item, bool) and not INT64_MIN <= item <= INT64_MAX:
+            raise UserError(f"{where}: invalid TOML ({path}: an integer of {len(str(abs(item)))} digits "
+                            f"is outside the range TOML allows, {INT64_MIN}..{INT64_MAX})")
+    return data
 
 
 def load_user_toml(path: str | Path, *, what: str, where: str | None = None,

@@ -95,7 +95,7 @@ DESIGN_TOP_KEYS = {"design", "technology"}
 
 # --- values -----------------------------------------------------------------------------------
 
-SPECIAL_NUMBERS = [0, -1, 1, 2, 3, 7, 16, 64, 2**31, 2**63 - 1, -(2**63), 10**30, 0.0, -0.0, 0.5, 1e-300,
+SPECIAL_NUMBERS = [0, -1, 1, 2, 3, 7, 16, 64, 2**31, 2**63 - 1, -(2**63), 2**63, 10**30, 10**400, 0.0, -0.0, 0.5, 1e-300,
                    5e-324, 1e308, -1e308, math.nan, math.inf, -math.inf]
 SPECIAL_STRINGS = ["", " ", "yolov3", "yolov3@416x416", "yolov3@1920x1088", "resnet50@0x0", "resnet50@-1x9",
                    "yolov3@99999999999x1", "LPDDR5", "hbm3", "nsga2", "exhaustive", "tpe", "gp", "ray",
@@ -532,7 +532,7 @@ def top_keys(data: bytes, kind: str) -> set[str]:
     keys = set(TOP_LEVEL_KEYS if kind == "study" else DESIGN_TOP_KEYS)
     try:
         keys |= set(tomllib.loads(data.decode("utf-8")))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         pass
     return keys
 

@@ -200,6 +200,21 @@ def test_nesting_at_the_limit_reaches_validation(tmp_path):
         load_study(path)
 
 
+@pytest.mark.parametrize("value,ok", [(2**63 - 1, True), (-(2**63), True), (2**63, False), (10**400, False)])
+def test_integers_beyond_64_bits_are_invalid_toml(tmp_path, value, ok):
+    """TOML integers are 64-bit; Python's parser takes any size and float() of 10^400 overflows."""
+    path = tmp_path / "d.toml"
+    path.write_text(f"[design]\nnode_nm = 16\ncores = [1, {value}]\n")
+    with pytest.raises(UserError) as err:
+        load_design_file(path)
+    if ok:  # parsed; the design validation names the field
+        assert str(err.value).startswith("design.cores: "), str(err.value)
+    else:
+        assert str(err.value) == (f"{path}: invalid TOML (design.cores[1]: an integer of {len(str(value))} "
+                                  "digits is outside the range TOML allows, "
+                                  "-9223372036854775808..9223372036854775807)")
+
+
 # --- limits quoted exactly ----------------------------------------------------------------------
 
 
