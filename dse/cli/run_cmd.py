@@ -95,7 +95,7 @@ def run_one(path: Path, args) -> dict:
              "executor": result.executor, "ray_nodes_used": result.nodes_used, "study_file": str(path),
              "results_dir": str(result.out_dir)}
     if result.study is None:  # exhaustive sweep: its tables and summary are already written
-        summary = {**result.summary, **extra}
+        summary = {**(result.summary or {}), **extra}
     else:
         try:
             summary = write_tables(result.study, result.out_dir, extra, budget_columns(spec))

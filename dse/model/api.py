@@ -129,6 +129,8 @@ def per_layer_frame(table: LayerTable, m: NetworkMetrics) -> pd.DataFrame:
     from dse.model.evaluator import BOUNDS
 
     lay = m.layers
+    if lay is None:
+        raise ValueError("per_layer_frame needs evaluate_workload(..., per_layer=True)")
     d, n = lay["time_s"].shape
     frame = pd.DataFrame({
         "design": np.repeat(np.arange(d), n),

@@ -11,20 +11,24 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from dse.errors import UserError
 from dse.user_files import MAX_SUMMARY_BYTES, check_regular_file, load_user_toml, read_user_text
+from dse.search.results_files import EXHAUSTIVE_PARQUET as EXHAUSTIVE
+from dse.search.results_files import JOURNAL_NAME as JOURNAL
+from dse.search.results_files import STUDY_COPY as STUDY_FILE
+from dse.search.results_files import SUMMARY_JSON as SUMMARY
+from dse.search.results_files import TRIALS_PARQUET as PARQUET
 
-JOURNAL = "study.journal"
-PARQUET = "trials.parquet"
-EXHAUSTIVE = "exhaustive.parquet"
+if TYPE_CHECKING:
+    from dse.search.spec import StudySpec
+
 #: Exhaustive sweeps can hold 10^6 designs: the report draws the exact front plus a seeded sample
 #: of the other designs (enough to show the cloud, small enough to plot and to compute hypervolumes).
 EXHAUSTIVE_SAMPLE = 20_000
-SUMMARY = "summary.json"
-STUDY_FILE = "study.toml"
 
 
 @dataclass
@@ -45,7 +49,7 @@ class Results:
     directions: list[str]
     params: list[str]
     workloads: list[str]
-    spec: object | None = None
+    spec: StudySpec | None = None
     source: str = ""
     notes: list[str] = field(default_factory=list)
 

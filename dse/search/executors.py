@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -276,7 +276,7 @@ def probe_ray_cluster(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
     if not mode and token_available():
         os.environ[AUTH_MODE_ENV] = mode = "token"
         try:  # Ray reads its config once: refresh it as ray's own auto-enable does
-            from ray._raylet import Config
+            from ray._raylet import Config  # type: ignore[attr-defined]  # private, compiled
 
             Config.initialize("")
         except Exception:  # pragma: no cover - private API moved: ray.init still sees the env
@@ -303,7 +303,7 @@ def _gcs_probe(address: str, timeout_s: float) -> str | None:
 
     try:
         import ray
-        from ray._raylet import GcsClient
+        from ray._raylet import GcsClient  # type: ignore[attr-defined]  # private, compiled
     except ImportError:  # pragma: no cover
         return None
     result: dict[str, str | None] = {}
@@ -357,7 +357,7 @@ class RayExecutor:
         if ray.is_initialized() and resolved and _current_gcs_address() not in (resolved, ""):
             ray.shutdown()  # attached elsewhere (e.g. a local Ray): a driver uses one cluster
         if not ray.is_initialized():
-            kwargs = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+            kwargs: dict[str, Any] = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             try:
                 if resolved:
                     ray.init(address=resolved, **kwargs)

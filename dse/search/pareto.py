@@ -137,7 +137,7 @@ def _mask_sorted_unique(s: np.ndarray, block: int | None = None) -> np.ndarray:
             if c.shape[0] > 1:  # earlier rows of the same block
                 le = (c[:, None, 0] <= c[None, :, 0]) & (c[:, None, 1] <= c[None, :, 1])
                 le &= np.tri(c.shape[0], k=-1, dtype=bool).T  # row i earlier than column j
-                ok = ~le.any(axis=0)
+                ok = np.asarray(~le.any(axis=0))
                 idx, c = idx[ok], c[ok]
             if idx.size:
                 keep[start + idx] = True
@@ -161,7 +161,7 @@ def _mask_sorted_unique(s: np.ndarray, block: int | None = None) -> np.ndarray:
             for j in range(m - 1):
                 le &= c[:, None, j] <= c[None, :, j]
             le &= np.tri(c.shape[0], k=-1, dtype=bool).T
-            ok = ~le.any(axis=0)
+            ok = np.asarray(~le.any(axis=0))
             idx, c = idx[ok], c[ok]
         if idx.size:
             keep[start + idx] = True

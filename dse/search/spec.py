@@ -52,7 +52,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from dse.errors import UserError, key_path
 from dse.user_files import load_user_toml
@@ -171,7 +171,12 @@ def _domain(name: str, value, path: str) -> "hwspace.Domain":
     return hwspace.make_domain(name, value, prefix=path[: -len(name)] if path.endswith(name) else f"{path}.")
 
 
-def _number(value, path: str, *, integer=False, positive=True, allow_zero=False) -> float:
+@overload
+def _number(value, path: str, *, integer: Literal[True], positive: bool = ..., allow_zero: bool = ...) -> int: ...
+@overload
+def _number(value, path: str, *, integer: Literal[False] = ..., positive: bool = ...,
+            allow_zero: bool = ...) -> float: ...
+def _number(value, path: str, *, integer: bool = False, positive: bool = True, allow_zero: bool = False):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _fail(path, f"expected a {'whole ' if integer else ''}number, got {type(value).__name__} {value!r}")
     if not math.isfinite(value):
@@ -214,7 +219,9 @@ def _workloads(raw, path="workloads", base_dir: Path | None = None) -> tuple[tup
     """The workloads and an alias map (names as written -> label) for objectives and budgets."""
     if not isinstance(raw, list) or not raw:
         _fail(path, "expected a non-empty array of tables like {name = \"yolov3@1920x1088\", batch = 1}")
-    out, seen, aliases = [], set(), {}
+    out: list[WorkloadSpec] = []
+    seen: set[str] = set()
+    aliases: dict[str, str] = {}
     for i, item in enumerate(raw):
         p = f"{path}[{i}]"
         if isinstance(item, str):
@@ -239,7 +246,7 @@ def _workloads(raw, path="workloads", base_dir: Path | None = None) -> tuple[tup
         if isinstance(batch, (dict, list)):
             dom = _domain("batch", batch, f"{p}.batch")
             if dom.fixed:
-                out.append(WorkloadSpec(label, int(dom.values[0] if dom.values else dom.low)))
+                out.append(WorkloadSpec(label, int(hwspace.domain_values(dom)[0])))
             else:
                 out.append(WorkloadSpec(label, None, dom))
         else:
@@ -302,7 +309,7 @@ def _objectives(raw, labels: list[str], aliases: dict, path="objectives") -> tup
         raw = [{"metric": "throughput", "workload": labels[0]}, {"metric": "area"}, {"metric": "power"}]
     if not isinstance(raw, list) or not raw:
         _fail(path, "expected a non-empty array of tables like {metric = \"throughput\", workload = \"...\"}")
-    out = []
+    out: list[Objective] = []
     for i, item in enumerate(raw):
         p = f"{path}[{i}]"
         item = _table(item, p)

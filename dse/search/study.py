@@ -12,6 +12,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -63,7 +64,7 @@ def decode(spec: StudySpec, params: list[dict]) -> tuple[dict, list]:
         columns[name] = np.array([p[name] for p in params])
     for name, value in spec.fixed.items():
         columns[name] = np.full(n, value, dtype=object if isinstance(value, str) else None)
-    workloads = []
+    workloads: list[tuple[str, Any]] = []
     for w in spec.workloads:
         if w.batch_domain is not None:
             batch = np.array([p[w.batch_param] for p in params], dtype=np.int64)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -67,7 +68,7 @@ def write_tables(study: optuna.Study, out_dir: Path, extra_summary: dict | None 
         pareto.to_csv(tmp, index=False)
     objectives = objective_columns(study)
     directions = [d.name.lower() for d in study.directions]
-    summary = {
+    summary: dict[str, Any] = {
         "study": study.study_name,
         "trials_complete": int(len(trials)),
         "trials_feasible": int(trials["feasible"].sum()) if len(trials) else 0,

@@ -58,7 +58,8 @@ def to_onnx(table: LayerTable, field: str = "export-onnx"):
         return name
 
     names = ["input"] + [unique(str(table.name[k])) for k in range(n)]
-    dims: list[list] = [["N", shapes[0][2], shapes[0][0], shapes[0][1]]] + [None] * n
+    # every tensor's dims; filled in network order, so a layer's inputs are known when it is read
+    dims: list[list] = [["N", shapes[0][2], shapes[0][0], shapes[0][1]]] + [[] for _ in range(n)]
     nodes, weight_inputs, cache = [], [], {}
 
     def const(base: str, values, dtype) -> str:

@@ -131,7 +131,7 @@ def load_onnx(path, width: int | None = None, height: int | None = None,
     where = f"{field}: {path}"
     if (width is None) != (height is None):
         raise UserError(f"{where}: give both width and height, or neither")
-    if width is not None:
+    if width is not None and height is not None:
         check_side(width, height, where)
     model = _read_model(onnx, path, where)
     graph = model.graph
@@ -319,7 +319,9 @@ def _fix_input(image, width, height, where) -> tuple[int, int, int]:
                                     f"outside 1..{MAX_SIDE_PX}; give a resolution (FILE@WIDTHxHEIGHT)")
         if _dim(dims[ci]) is None:
             raise UserError(f"{where}: input '{image.name}' has a dynamic channel count")
-        return _dim(dims[wi]), _dim(dims[hi]), _dim(dims[ci])
+        w, h, c = _dim(dims[wi]), _dim(dims[hi]), _dim(dims[ci])
+        assert w is not None and h is not None and c is not None  # set or checked just above
+        return w, h, c
     shape = [_dim(d) for d in dims]
     if width is not None:
         raise UserError(f"{where}: input '{image.name}' is not an image (rank {rank}, not N,C,H,W); "
@@ -434,7 +436,8 @@ class _Importer:
         for vi in list(self.graph.input) + list(self.graph.value_info) + list(self.graph.output):
             if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
                 dims = [_dim(d) for d in vi.type.tensor_type.shape.dim]
-                self.shapes[vi.name] = None if any(d is None for d in dims) else dims
+                known = [d for d in dims if d is not None]
+                self.shapes[vi.name] = known if len(known) == len(dims) else None
         _check_dims(self.graph, where)  # shapes as inferred
         self.const_values = {}
         for t in self.graph.initializer:
