@@ -18,8 +18,8 @@ import contextlib
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 #: A temporary file this old (seconds since its last write) belongs to a writer that died.
 STALE_TEMP_S = 3600.0
@@ -73,9 +73,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """``Path(path).write_bytes(data)``, atomically (see :func:`atomic_path`)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

@@ -114,10 +114,9 @@ def test_sigkill_at_random_moments_during_parquet_writes(tmp_path):
 def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path):
     path = tmp_path / "summary.json"
     path.write_text("old\n")
-    with pytest.raises(RuntimeError):
-        with atomic_path(path) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("writer failed")
+    with pytest.raises(RuntimeError), atomic_path(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("writer failed")
     assert path.read_text() == "old\n" and os.listdir(tmp_path) == ["summary.json"]
 
 

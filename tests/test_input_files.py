@@ -21,8 +21,13 @@ import pytest
 from dse.errors import UserError
 from dse.hardware.designs import DesignBatch, load_design_file
 from dse.search.spec import load_study
-from dse.user_files import (MAX_ONNX_BYTES, MAX_TOKEN_BYTES, MAX_TOML_BYTES, MAX_TOML_DEPTH,
-                            read_user_bytes)
+from dse.user_files import (
+    MAX_ONNX_BYTES,
+    MAX_TOKEN_BYTES,
+    MAX_TOML_BYTES,
+    MAX_TOML_DEPTH,
+    read_user_bytes,
+)
 
 HANG_S = 20  # far above the milliseconds these take; only a hang reaches it
 

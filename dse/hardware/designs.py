@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from dse.errors import UserError, key_path
-from dse.user_files import load_user_toml
 from dse.hardware import space
 from dse.hardware.space import DRAM_TYPES, LOWERINGS, NOCS, PRECISIONS
 from dse.hardware.technology import SUPPORTED_NODES_NM, Technology, _check_node, load_technology
+from dse.user_files import load_user_toml
 
 HZ_PER_GHZ = 1e9
 BYTES_PER_MIB = 2**20

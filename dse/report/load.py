@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from dse.errors import UserError
-from dse.user_files import MAX_SUMMARY_BYTES, check_regular_file, load_user_toml, read_user_text
 from dse.search.results_files import EXHAUSTIVE_PARQUET as EXHAUSTIVE
 from dse.search.results_files import JOURNAL_NAME as JOURNAL
 from dse.search.results_files import STUDY_COPY as STUDY_FILE
 from dse.search.results_files import SUMMARY_JSON as SUMMARY
 from dse.search.results_files import TRIALS_PARQUET as PARQUET
+from dse.user_files import MAX_SUMMARY_BYTES, check_regular_file, load_user_toml, read_user_text
 
 if TYPE_CHECKING:
     from dse.search.spec import StudySpec

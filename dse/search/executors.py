@@ -24,8 +24,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from dse.errors import UserError
-from dse.user_files import MAX_TOKEN_BYTES, read_user_bytes
 from dse.model.api import evaluate_columns
+from dse.user_files import MAX_TOKEN_BYTES, read_user_bytes
 
 #: Work per Ray task below which the task overhead dominates (measured: 50-100 ms).
 MIN_TASK_S = 0.1

@@ -55,10 +55,10 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from dse.errors import UserError, key_path
-from dse.user_files import load_user_toml
 from dse.hardware import space as hwspace
 from dse.hardware.technology import SUPPORTED_NODES_NM, catalog_rows, load_technology
 from dse.model.metrics import OBJECTIVES, column_name
+from dse.user_files import load_user_toml
 from dse.workloads.registry import parse_workload
 
 SAMPLERS = ("nsga2", "nsga3", "tpe", "random", "gp", "exhaustive")

@@ -314,8 +314,8 @@ def _fix_input(image, width, height, where) -> tuple[int, int, int]:
                             "resolution (FILE@WIDTHxHEIGHT, e.g. net.onnx@1920x1080)")
         else:
             for side, d in (("width", dims[wi]), ("height", dims[hi])):
-                if _dim(d) > MAX_SIDE_PX:
-                    raise UserError(f"{where}: input '{image.name}' has a static {side} of {_dim(d)} px, "
+                if (px := _dim(d)) is not None and px > MAX_SIDE_PX:
+                    raise UserError(f"{where}: input '{image.name}' has a static {side} of {px} px, "
                                     f"outside 1..{MAX_SIDE_PX}; give a resolution (FILE@WIDTHxHEIGHT)")
         if _dim(dims[ci]) is None:
             raise UserError(f"{where}: input '{image.name}' has a dynamic channel count")
