@@ -89,3 +89,13 @@ def test_readme_tour_files_exist():
     readme = (ROOT / "README.md").read_text()
     for path in ("examples/my_chip.toml", "examples/mobilenet_v2.onnx"):
         assert path in readme and (ROOT / path).is_file()
+
+
+def test_study_names_are_case_insensitive(tmp_path):
+    from dse.search.spec import parse_study
+
+    spec = parse_study({"node_nm": 16, "workloads": [{"name": "YOLOv3@416X416"}], "space": {"cores": [1, 8]},
+                        "objectives": [{"metric": "Throughput"}, {"metric": "AREA"}],
+                        "search": {"sampler": "NSGA2"}, "execution": {"executor": "Local"}}, "s")
+    assert (spec.sampler, spec.executor) == ("nsga2", "local")
+    assert [o.column for o in spec.objectives] == ["yolov3@416x416:throughput_ips", "area_mm2"]

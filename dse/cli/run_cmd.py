@@ -17,7 +17,7 @@ def add_parser(sub):
     p.add_argument("studies", nargs="+", metavar="STUDY", help="study files (.toml) or folders of them")
     p.add_argument("--trials", type=int, metavar="N", help="override search.trials")
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: results/NAME/study.journal)")
-    p.add_argument("--executor", choices=EXECUTORS, help="where to evaluate (default: the study's, auto)")
+    p.add_argument("--executor", choices=EXECUTORS, type=str.lower, help="where to evaluate (default: the study's, auto)")
     p.add_argument("--ray-address", metavar="ADDR", help="join a Ray cluster (auto or HOST:PORT)")
     p.add_argument("--workers", type=int, metavar="N", help="Ray workers (default: all CPUs)")
     p.add_argument("--results", default="results", metavar="DIR", help="results root (default: results)")

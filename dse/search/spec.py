@@ -314,7 +314,8 @@ def _objectives(raw, labels: list[str], aliases: dict, path="objectives") -> tup
         p = f"{path}[{i}]"
         item = _table(item, p)
         _check_keys(item, {"metric", "workload"}, p)
-        metric = _string(item.get("metric"), f"{p}.metric") if "metric" in item else _fail(f"{p}.metric", "missing")
+        metric = _string(item.get("metric"), f"{p}.metric").lower() if "metric" in item else _fail(f"{p}.metric",
+                                                                                                  "missing")
         if metric not in OBJECTIVES:
             _fail(f"{p}.metric", f"unknown metric {metric!r} (allowed: {', '.join(OBJECTIVES)})")
         wl = item.get("workload")
@@ -362,7 +363,7 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
 
     search = {**SEARCH_DEFAULTS, **_table(data.get("search", {}), "search")}
     _check_keys(search, set(SEARCH_DEFAULTS), "search")
-    sampler = _string(search["sampler"], "search.sampler")
+    sampler = _string(search["sampler"], "search.sampler").lower()
     if sampler not in SAMPLERS:
         _fail("search.sampler", f"unknown sampler {sampler!r} (allowed: {', '.join(SAMPLERS)})")
     if sampler == "gp":
@@ -385,7 +386,7 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
 
     execution = {**EXECUTION_DEFAULTS, **_table(data.get("execution", {}), "execution")}
     _check_keys(execution, set(EXECUTION_DEFAULTS), "execution")
-    executor = _string(execution["executor"], "execution.executor")
+    executor = _string(execution["executor"], "execution.executor").lower()
     if executor not in EXECUTORS:
         _fail("execution.executor", f"unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
     workers = _number(execution["workers"], "execution.workers", integer=True, allow_zero=True)
