@@ -15,8 +15,12 @@ Pure data: no numpy, pandas or Optuna import (the CLI reads it while printing ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-MAXIMIZE, MINIMIZE = "maximize", "minimize"
+#: What "better" means for an objective (Optuna's direction names).
+Direction = Literal["maximize", "minimize"]
+MAXIMIZE: Direction = "maximize"
+MINIMIZE: Direction = "minimize"
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class Metric:
     value. ``label``/``display_unit``/``display_factor``: how people see it (display value =
     stored value x factor). ``per_workload``: stored once per workload as ``LABEL:column``.
     ``objective``: name in a study's ``[[objectives]] metric`` ("" when it cannot be one).
-    ``direction``: ``maximize`` or ``minimize`` (what "better" means), "" when neither.
+    ``direction``: ``maximize`` or ``minimize`` (what "better" means), None when neither.
     """
 
     column: str
@@ -36,7 +40,7 @@ class Metric:
     display_unit: str
     display_factor: float
     per_workload: bool
-    direction: str = ""
+    direction: Direction | None = None
     objective: str = ""
 
     def display(self, value: float) -> float:
@@ -90,6 +94,7 @@ METRICS: tuple[Metric, ...] = (
 BY_COLUMN: dict[str, Metric] = {m.column: m for m in METRICS}
 #: Study-file objective name -> its metric.
 OBJECTIVES: dict[str, Metric] = {m.objective: m for m in METRICS if m.objective}
+assert all(m.direction for m in OBJECTIVES.values()), "an objective needs a direction"
 #: Per-workload columns of ``evaluate_columns`` (stored as ``LABEL:column``), SI.
 WORKLOAD_METRICS: tuple[str, ...] = tuple(m.column for m in METRICS if m.per_workload)
 #: Per-design columns of ``evaluate_columns``, SI (mm^2 for areas).
@@ -115,5 +120,5 @@ def metric_of(column: str) -> Metric | None:
     return BY_COLUMN.get(split_column(column)[1])
 
 
-__all__ = ["Metric", "METRICS", "BY_COLUMN", "OBJECTIVES", "WORKLOAD_METRICS", "DESIGN_METRICS",
+__all__ = ["Direction", "Metric", "METRICS", "BY_COLUMN", "OBJECTIVES", "WORKLOAD_METRICS", "DESIGN_METRICS",
            "MAXIMIZE", "MINIMIZE", "WORKLOAD_SEP", "column_name", "split_column", "metric_of"]

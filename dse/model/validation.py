@@ -99,11 +99,11 @@ def qualitative_checks() -> list[dict]:
         checks.append(_check(f"batching t4 {workload}", f"large/batch-1 throughput {bound} ({ref})",
                              f"{ratio:.2f}x", ok))
     # 2. TOPS is peak: T4 batch 1 uses ~6% of peak MACs on ResNet-50, ~40% on SSD-ResNet34.
-    for workload, ref, (low, high) in (("resnet50@224x224", 0.06, (0.03, 0.12)),
-                                       ("ssd_resnet34@1200x1200", 0.40, (0.25, 0.60))):
+    for workload, ref_util, (low, high) in (("resnet50@224x224", 0.06, (0.03, 0.12)),
+                                            ("ssd_resnet34@1200x1200", 0.40, (0.25, 0.60))):
         util = _predict("t4", workload, 1)["utilization"]
         checks.append(_check(f"utilization t4 {workload} batch 1",
-                             f"about {ref:.0%} of peak MACs (accepted {low:.0%}..{high:.0%})",
+                             f"about {ref_util:.0%} of peak MACs (accepted {low:.0%}..{high:.0%})",
                              f"{util:.1%}", low <= util <= high))
     designs, tech = load_preset("t4")
     _, layers = evaluate(designs, "resnet50", batch=1, technology=tech, per_layer=True)

@@ -54,6 +54,7 @@ import pandas as pd
 from dse.atomic_write import atomic_path, write_text_atomic
 from dse.errors import UserError
 from dse.hardware import space as hwspace
+from dse.hardware.grid_order import axis_positions
 from dse.search.executors import Executor, batch_designs, make_executor
 from dse.search.pareto import pareto_mask
 from dse.search.results_files import CONSTRAINT_PREFIX, EXHAUSTIVE_PARQUET, PARETO_CSV, SUMMARY_JSON
@@ -129,11 +130,8 @@ class ExhaustiveSpace:
         (label, batch (D,)) pairs), and the enumerated axes' columns for the output tables.
         """
         flat = np.arange(start, stop, dtype=np.int64)
-        cols: dict[str, np.ndarray] = {}
-        stride = self.raw_total
-        for axis in self.axes:
-            stride //= len(axis.values)
-            cols[axis.name] = axis.values[(flat // stride) % len(axis.values)]
+        positions = axis_positions(flat, [len(a.values) for a in self.axes])
+        cols: dict[str, np.ndarray] = {a.name: a.values[pos] for a, pos in zip(self.axes, positions)}
         n = flat.size
         types = cols["dram_type"] if "dram_type" in cols else np.full(n, self.fixed["dram_type"])
         chans = cols["dram_channels"] if "dram_channels" in cols else np.full(n, self.fixed["dram_channels"])

@@ -1,5 +1,6 @@
-"""What the study loop and the exhaustive sweep share: budgets as constraint values, feasibility,
-the best value per objective, the run result and the copy of the study file beside the results.
+"""What the study loop and the exhaustive sweep share: budgets as constraint values, feasibility
+and best values (from :mod:`dse.search.best`), the run result and the copy of the study file
+beside the results.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import numpy as np
 
 from dse.atomic_write import write_text_atomic
 from dse.errors import UserError
-from dse.model.metrics import MAXIMIZE, column_name
+from dse.model.metrics import column_name
+from dse.search.best import best_per_objective, better, feasible_mask, smallest_seen
 from dse.search.results_files import EXHAUSTIVE_PARQUET, STUDY_COPY
 from dse.search.spec import StudySpec
 
@@ -42,50 +44,9 @@ def constraint_values(spec: StudySpec, metrics: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def feasible_mask(constraints: dict[str, np.ndarray], n: int) -> np.ndarray:
-    """bool (n,): every constraint value <= 0 (NaN counts as violated)."""
-    ok = np.ones(n, dtype=bool)
-    for values in constraints.values():
-        ok &= np.asarray(values) <= 0
-    return ok
-
-
-def best_per_objective(values: np.ndarray, feasible: np.ndarray, directions: list[str]
-                       ) -> list[tuple[float, int] | None]:
-    """Per objective column j of ``values`` (D, K): (best value, row index) among the feasible
-    rows with a finite value, or None when there is none."""
-    out: list[tuple[float, int] | None] = []
-    for j, direction in enumerate(directions):
-        rows = np.flatnonzero(feasible & np.isfinite(values[:, j]))
-        if not len(rows):
-            out.append(None)
-            continue
-        col = values[rows, j]
-        k = int(np.argmax(col) if direction == MAXIMIZE else np.argmin(col))
-        out.append((float(col[k]), int(rows[k])))
-    return out
-
-
 def budget_columns(spec: StudySpec) -> list[str]:
     """Stored columns the area and power budgets read: ``area_mm2`` and ``LABEL:power_w``."""
     return ["area_mm2", *(column_name("power_w", w.label) for w in spec.workloads)]
-
-
-def smallest_seen(metrics: dict, columns: list[str], seen: dict[str, float] | None = None) -> dict[str, float]:
-    """Running minimum of each column over finite values (what to report when no design is
-    feasible: how far the budgets are from what the space offers)."""
-    out = dict(seen or {})
-    for col in columns:
-        values = np.asarray(metrics[col], dtype=float)
-        values = values[np.isfinite(values)]
-        if len(values):
-            out[col] = min(float(values.min()), out.get(col, np.inf))
-    return out
-
-
-def better(a: float, b: float | None, direction: str) -> bool:
-    """Is ``a`` better than ``b`` (None: nothing yet) in ``direction``?"""
-    return b is None or (a > b if direction == MAXIMIZE else a < b)
 
 
 @dataclass

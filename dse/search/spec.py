@@ -57,7 +57,7 @@ from typing import Any, Literal, overload
 from dse.errors import UserError, key_path
 from dse.hardware import space as hwspace
 from dse.hardware.technology import SUPPORTED_NODES_NM, catalog_rows, load_technology
-from dse.model.metrics import OBJECTIVES, column_name
+from dse.model.metrics import OBJECTIVES, Direction, column_name
 from dse.user_files import load_user_toml
 from dse.workloads.registry import parse_workload
 
@@ -95,8 +95,10 @@ class Objective:
     workload: str | None
 
     @property
-    def direction(self) -> str:
-        return OBJECTIVES[self.metric].direction
+    def direction(self) -> Direction:
+        direction = OBJECTIVES[self.metric].direction
+        assert direction is not None  # every objective metric declares one
+        return direction
 
     @property
     def column(self) -> str:
@@ -138,7 +140,7 @@ class StudySpec:
     description: str = ""
 
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Direction]:
         return [o.direction for o in self.objectives]
 
     def results_dir(self, root: Path | str = "results") -> Path:

@@ -112,7 +112,7 @@ def _batch_sync_backend_class():
 def sync_storage(study) -> None:
     """Make what the study wrote durable (journal: one fsync per batch); no-op for databases."""
     backend = getattr(getattr(study, "_storage", None), "_backend", None)
-    if hasattr(backend, "sync"):
+    if backend is not None and hasattr(backend, "sync"):
         backend.sync()
 
 
@@ -143,8 +143,8 @@ def describe_storage(spec: StudySpec, out_dir: Path, url: str | None = None) -> 
 def _root_message(err: BaseException) -> str:
     """The innermost cause's first line (SQLAlchemy and Optuna wrap the driver's message)."""
     seen = err
-    while seen.__cause__ is not None or seen.__context__ is not None:
-        seen = seen.__cause__ or seen.__context__
+    while (inner := seen.__cause__ or seen.__context__) is not None:
+        seen = inner
     for e in (seen, err):
         if isinstance(e, OSError) and e.strerror:
             return e.strerror

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from dse.atomic_write import atomic_path, write_text_atomic
 from dse.search.results_files import (CONSTRAINT_PREFIX, METRICS_ATTR, OBJECTIVES_ATTR, PARETO_CSV,
                                       SUMMARY_JSON, TRIALS_CSV, TRIALS_PARQUET)
-from dse.search.scoring import best_per_objective, smallest_seen
+from dse.search.best import best_per_objective, smallest_seen
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
