@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dse.report import analysis as an
@@ -101,16 +102,103 @@ def test_every_figure_is_png_and_svg(two):
 
 
 def test_html_is_self_contained(two):
+    """One file that opens offline: Plotly.js inline once, figures as data URIs, no external loads."""
     text = (two / "report.html").read_text()
-    srcs = re.findall(r"""src\s*=\s*["']?([^"' >]+)""", text, flags=re.I)
+    scripts = re.findall(r"<script([^>]*)>", text, flags=re.I)
+    assert scripts and not any("src" in attrs.lower() for attrs in scripts)
+    assert text.count("Plotly.newPlot=") + text.count("plotly.js v") >= 1
+    bare = re.sub(r"<script[^>]*>.*?</script>", "", text, flags=re.S | re.I)
+    srcs = re.findall(r"""src\s*=\s*["']?([^"' >]+)""", bare, flags=re.I)
     n_png = len(list((two / "figures").glob("*.png")))
     assert len(srcs) == n_png
     assert all(s.startswith("data:image/png;base64,") for s in srcs)
-    bare = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
+    bare = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", bare)
     assert not re.search(r"(https?:)?//[a-z0-9]", bare, flags=re.I)
-    assert "<link" not in text.lower() and "<script" not in text.lower()
-    hrefs = re.findall(r"""href\s*=\s*["']([^"']+)""", text)
+    assert "<link" not in bare.lower()
+    hrefs = re.findall(r"""href\s*=\s*["']([^"']+)""", bare)
     assert all(h.startswith("#") for h in hrefs)
+
+
+def test_interactive_specs_are_valid_plotly(two):
+    """The embedded figure specs pass Plotly's own validation; click data covers the front."""
+    import json
+
+    import plotly.graph_objects as go
+
+    text = (two / "report.html").read_text()
+    blocks = dict(re.findall(r'<script type="application/json" id="([^"]+)-data">(.*?)</script>', text, flags=re.S))
+    assert {"x0", "x1", "pc"} <= set(blocks)
+    pareto = pd.read_csv(two / "pareto.csv")
+    for key in ("x0", "x1"):
+        payload = json.loads(blocks[key])
+        for fig in payload["figs"]:
+            go.Figure(fig)  # raises on an invalid trace or layout property
+        assert {str(t) for t in pareto["trial"]} <= set(payload["layers"]["designs"])
+        one = next(iter(payload["layers"]["designs"].values()))
+        assert len(one["t"]) == len(payload["layers"]["names"]) == len(one["b"])
+    go.Figure(json.loads(blocks["pc"]))
+
+
+def test_recommendation_first_feasible_and_on_the_front(two):
+    import json
+
+    summary = json.loads((two / "summary.json").read_text())
+    rec = summary["recommendation"]
+    pareto = pd.read_csv(two / "pareto.csv")
+    trials = pd.read_csv(two / "trials.csv")
+    row = trials[trials["trial"] == rec["trial"]].iloc[0]
+    assert bool(row["feasible"]) and rec["trial"] in set(pareto["trial"])
+    assert set(rec["objectives"]) == {o["column"] for o in summary["objectives"]}
+    assert rec["params"]["cores"] == row["cores"] and "knee" in rec["reason"]
+    for alt in rec["alternatives"]:
+        assert alt["trial"] in set(pareto["trial"]) and alt["trial"] != rec["trial"]
+    assert set(rec["bound_shares"]) == {"yolov3@416x416", "resnet50@224x224"}
+    for shares in rec["bound_shares"].values():
+        assert sum(shares.values()) == pytest.approx(1.0, abs=1e-3)
+    md = (two / "report.md").read_text()
+    first = md.split("\n## ")[1]
+    assert first.startswith("1. Recommendation") and f"Build trial {rec['trial']}:" in first
+    html = (two / "report.html").read_text()
+    h2 = re.findall(r"<h2 id=\"([^\"]+)\">", html)
+    assert h2[0] == "recommendation"
+    assert f"Build trial {rec['trial']}:" in html.split('<h2 id="recommendation">')[1].split("<h2")[0]
+
+
+def test_no_best_statement_names_a_point_over_budget(two):
+    """Batch advice and every "best" in summary.json and the report count only designs within budgets."""
+    import json
+
+    from dse.report.load import load_results
+
+    r = load_results(two)
+    front = an.pareto_front(r.trials, r.objectives, r.directions)
+    chosen = an.choose_designs(front, r.objectives, r.directions, True)
+    sweep = an.batch_sweep(r.spec, chosen, r.workloads, r.budgets)
+    # a budget that the larger batches break: the unconstrained best batch is over it
+    tight = {"power_w": float(np.median(sweep["power [W]"]))}
+    swept = an.batch_sweep(r.spec, chosen, r.workloads, tight)
+    assert not swept["within budgets"].all()
+    best = an.best_batches(swept)
+    unconstrained = swept.loc[swept.groupby(["workload", "design"])["throughput [inferences/s]"].idxmax()]
+    assert (unconstrained["power [W]"] > tight["power_w"]).any()  # without budgets the advice would be wrong
+    assert best["best batch"].notna().any()
+    for _, b in best.iterrows():
+        if pd.isna(b["best batch"]):
+            continue
+        at = swept[(swept["workload"] == b["workload"]) & (swept["design"] == b["design"])
+                   & (swept["batch"] == b["best batch"])].iloc[0]
+        assert at["power [W]"] <= tight["power_w"]
+    # the report's own batch advice, against the study's budgets
+    md = (two / "report.md").read_text()
+    for wl, design, trial, batch in re.findall(r"- (\S+), (.+?) \(trial (\d+)\): best within the budgets at batch (\d+)", md):
+        at = sweep[(sweep["workload"] == wl) & (sweep["trial"] == int(trial)) & (sweep["batch"] == int(batch))]
+        assert len(at) == 1 and bool(at["within budgets"].iloc[0]), (wl, design, batch)
+    feasible = set(r.feasible["trial"])
+    summary = json.loads((two / "summary.json").read_text())
+    assert all(b["trial"] in feasible for b in summary["best"].values())
+    assert summary["recommendation"]["trial"] in feasible
+    for t in re.findall(r"fastest design on \S+ \(trial (\d+)\)", md) + re.findall(r"\(trial (\d+)\)\.", md):
+        assert int(t) in feasible
 
 
 def test_tables_carry_units(two):
@@ -195,3 +283,69 @@ def test_pareto_knee_hypervolume():
     assert np.all(np.diff(hist["hypervolume"].to_numpy()) >= -1e-12)
     assert an.unit_of("yolov3@416x416:latency_s") == ("latency on yolov3@416x416", "ms", 1e3)
     assert an.header("resnet50@224x224:dram_bytes") == "DRAM traffic on resnet50@224x224 [MB/inference]"
+
+
+# --- results folders: nothing redone when nothing changed; one storage per folder -------------
+
+def _dse(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dse.cli.main", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Path:
+    """A finished one-workload study run through the CLI (tables, summary and report written)."""
+    tmp = tmp_path_factory.mktemp("cli")
+    (tmp / "s.toml").write_text(STUDY.format(name="s", workloads=YOLO, area=100, trials=32))
+    proc = _dse("run", "s.toml", "--no-progress", cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    return tmp
+
+
+def test_rerun_of_a_finished_study_changes_nothing(small):
+    import json
+
+    out = small / "results" / "s"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["storage"] == "study.journal (in the results folder)" and summary["storage_state"]
+    before = {f: (out / f).stat().st_mtime_ns for f in ("study.journal", "report.html", "trials.parquet")}
+    proc = _dse("run", "s.toml", "--no-progress", cwd=small)
+    assert proc.returncode == 0 and "32 trials" in proc.stdout, proc.stderr
+    assert {f: (out / f).stat().st_mtime_ns for f in before} == before  # no replay, no redraw, no rewrite
+    proc = _dse("report", str(out), cwd=small)
+    assert proc.returncode == 0 and "unchanged" in proc.stdout
+    assert (out / "report.html").stat().st_mtime_ns == before["report.html"]
+    # a changed study file (more trials) is not "unchanged": the run resumes
+    proc = _dse("run", "s.toml", "--no-progress", "--trials", "40", cwd=small)
+    assert proc.returncode == 0 and "40 trials" in proc.stdout, proc.stderr
+    assert (out / "report.html").stat().st_mtime_ns != before["report.html"]
+    proc = _dse("report", str(out), "--force", cwd=small)
+    assert proc.returncode == 0 and "unchanged" not in proc.stdout
+
+
+def test_another_storage_does_not_overwrite_the_folder(small):
+    import json
+
+    import optuna
+
+    out = small / "results" / "s"
+    before = (out / "pareto.csv").read_bytes()
+    proc = _dse("run", "s.toml", "--no-progress", "--storage", f"sqlite:///{small / 'other.db'}", cwd=small)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "holds the tables of the study in study.journal" in proc.stderr
+    assert (out / "pareto.csv").read_bytes() == before and not (small / "other.db").exists()
+    # a separate folder for the other storage; its report reads that storage and agrees with its tables
+    db = small / "other.db"
+    proc = _dse("run", "s.toml", "--no-progress", "--storage", f"sqlite:///{db}", "--results", "res2", "--no-report",
+                cwd=small)
+    assert proc.returncode == 0, proc.stderr
+    out2 = small / "res2" / "s"
+    proc = _dse("report", str(out2), "--storage", f"sqlite:///{db}", cwd=small)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out2 / "summary.json").read_text())
+    assert summary["storage"] == f"sqlite:///{db.resolve()}"
+    assert summary["recommendation"]["trial"] in set(pd.read_csv(out2 / "pareto.csv")["trial"])
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
+    assert study.metric_names == [o["column"] for o in summary["objectives"]]  # optuna-dashboard labels
+    proc = _dse("report", str(out2), "--storage", f"sqlite:///{small / 'third.db'}", cwd=small)
+    assert proc.returncode == 2 and "--storage" in proc.stderr

@@ -77,6 +77,29 @@ def _remove_empty(folders: list[Path]) -> None:
             return
 
 
+def _unchanged(spec, args) -> dict | None:
+    """The recorded summary when this study already finished in its folder and nothing changed
+    since (storage, study file, report): no replay, no redraw. Refuses a run on another storage
+    than the one whose tables the folder holds."""
+    from dse.search import results_state as rs
+
+    out_dir = spec.results_dir(args.results)
+    url = args.storage or spec.storage_url
+    rs.check_folder_storage(out_dir, url)
+    if args.fresh or spec.sampler == "exhaustive":
+        return None
+    summary = rs.finished_unchanged(out_dir, url, spec.trials, spec.source_text)
+    if summary is None:
+        return None
+    if not args.no_report:
+        from dse.report.freshness import report_current
+
+        if not report_current(out_dir, args.storage):
+            return None
+    return {**summary, "evaluated_this_run": 0, "results_dir": str(out_dir),
+            "budgets": {"area_mm2": spec.area_mm2, "power_w": spec.power_w}}
+
+
 def run_one(path: Path, args) -> dict:
     from dse.search.run import run_search
     from dse.search.scoring import budget_columns
@@ -84,6 +107,9 @@ def run_one(path: Path, args) -> dict:
     from dse.search.tables import write_tables
 
     spec = _overrides(load_study(path), args)
+    done = _unchanged(spec, args)
+    if done is not None:
+        return done
     created = _missing_folders(spec.results_dir(args.results).absolute())
     try:
         result = run_search(spec, results_root=args.results, storage_url=args.storage, executor=args.executor,
@@ -94,6 +120,10 @@ def run_one(path: Path, args) -> dict:
     extra = {"seconds_this_run": round(result.seconds, 3), "evaluated_this_run": result.evaluated,
              "executor": result.executor, "ray_nodes_used": result.nodes_used, "study_file": str(path),
              "results_dir": str(result.out_dir)}
+    if result.study is not None:
+        from dse.search.results_state import recorded_state
+
+        extra.update(recorded_state(args.storage or spec.storage_url, result.out_dir))
     if result.study is None:  # exhaustive sweep: its tables and summary are already written
         summary = {**(result.summary or {}), **extra}
     else:
@@ -106,7 +136,7 @@ def run_one(path: Path, args) -> dict:
         from dse.report.html import build_report
 
         try:
-            build_report(result.out_dir)
+            build_report(result.out_dir, args.storage)
         except OSError as err:
             raise UserError(f"results: cannot write the report in {result.out_dir} "
                             f"({err.strerror or err}); rerun `dse report {result.out_dir}`") from None

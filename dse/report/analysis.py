@@ -1,6 +1,9 @@
-"""Numbers behind the report: friendly units, Pareto sets, the knee, hypervolume, rank correlations.
+"""Numbers behind the report: friendly units, Pareto sets, the knee, hypervolume, rank correlations,
+the designs chosen for analysis and their re-evaluation with the current model (per layer, per
+batch). Figures only draw what these functions compute.
 
-All functions are pure (numpy/pandas in, numpy/pandas out). Stored columns are SI
+The statistics are pure (numpy/pandas in, numpy/pandas out); the re-evaluation helpers take the
+study spec. Stored columns are SI
 (``LABEL:latency_s``, ``area_mm2``, ``LABEL:dram_bytes``); :func:`unit_of` maps a column to the
 friendly unit the report shows (ms, mJ, MB, W, mm^2, inferences/s) and the factor to get there.
 """
@@ -8,11 +11,14 @@ friendly unit the report shows (ms, mJ, MB, W, mm^2, inferences/s) and the facto
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from dse.errors import UserError
 from dse.search import pareto as search_pareto
+from dse.search.best import best_per_objective
 
 # --- units -----------------------------------------------------------------------------------
 
@@ -86,6 +92,8 @@ def friendly(series: pd.Series | np.ndarray, column: str):
 
 def fmt(value, digits: int = 3) -> str:
     """Compact number: 3 significant digits, no scientific notation for everyday magnitudes."""
+    if value is None:
+        return "-"
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, str):
@@ -127,17 +135,9 @@ def pareto_mask(losses: np.ndarray) -> np.ndarray:
     return search_pareto.pareto_mask(losses, ["minimize"] * losses.shape[1])
 
 
-def normalize_losses(losses: np.ndarray, lo: np.ndarray | None = None, hi: np.ndarray | None = None) -> np.ndarray:
-    """Scale each loss column to [0, 1] by ``lo``/``hi`` (default: the observed range)."""
-    lo = losses.min(axis=0) if lo is None else lo
-    hi = losses.max(axis=0) if hi is None else hi
-    span = np.where(hi - lo > 0, hi - lo, 1.0)
-    return (losses - lo) / span
-
-
 def knee_index(losses: np.ndarray) -> int:
     """Row of the (N, M) front closest (Euclidean) to the ideal point after normalization."""
-    z = normalize_losses(losses)
+    z = search_pareto.normalize_losses(losses)
     return int(np.argmin(np.sqrt((z ** 2).sum(axis=1))))
 
 
@@ -174,7 +174,7 @@ def hypervolume_history(trial_numbers: np.ndarray, losses: np.ndarray, feasible:
     n = len(order)
     if n == 0 or not feasible.any():
         return pd.DataFrame({"trials": [], "hypervolume": []})
-    z = normalize_losses(losses, losses[feasible].min(axis=0), losses[feasible].max(axis=0))
+    z = search_pareto.normalize_losses(losses, search_pareto.objective_bounds(losses[feasible]))
     ref = np.full(z.shape[1], 1.1)
     counts = np.unique(np.linspace(1, n, min(points, n)).round().astype(int))
     hv, front = [], np.zeros((0, z.shape[1]))
@@ -246,4 +246,235 @@ def regret_table(feasible: pd.DataFrame, workloads: list[str]) -> pd.DataFrame:
                          "best trial": int(feasible.loc[ib, "trial"]),
                          "best throughput [inferences/s]": best,
                          "regret [%]": 100.0 * (1.0 - got / best) if best > 0 else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def axis_values(front: pd.DataFrame, col: str, spec) -> tuple[np.ndarray, list | None]:
+    """Numeric values for a parallel-coordinates axis; categorical columns become codes."""
+    s = front[col]
+    if s.dtype == object or s.dtype == bool or str(s.dtype) in ("string", "str", "category", "boolean"):
+        choices = None
+        if spec is not None and col in spec.searched:
+            dom = spec.searched[col]
+            choices = list(getattr(dom, "values", None) or getattr(dom, "choices", None) or [])
+        if not choices:
+            choices = sorted(s.dropna().unique().tolist(), key=str)
+        lookup = {str(c): i for i, c in enumerate(choices)}
+        return np.array([lookup.get(str(v), np.nan) for v in s], float), [str(c) for c in choices]
+    return friendly(s.to_numpy(float), col), None
+
+
+
+# --- selection: the front, the recommendation and the extremes ------------------------------
+
+@dataclass
+class Chosen:
+    """One design picked for the detailed views.
+
+    ``key``: ``"recommended"`` or ``"best:J"`` (the front's best design on objective J); the
+    style of each key is fixed in :mod:`dse.report.style`. ``role``: the long label ("best
+    throughput on yolov3@1920x1088"); ``short``: the legend label; ``row``: its trials-table row.
+    """
+
+    key: str
+    role: str
+    short: str
+    row: pd.Series
+
+    @property
+    def trial(self) -> int:
+        return int(self.row["trial"])
+
+
+def pareto_front(trials: pd.DataFrame, objectives: list[str], directions: list[str]) -> pd.DataFrame:
+    """Feasible rows of ``trials`` not dominated in ``objectives`` (index reset)."""
+    if trials.empty:
+        return trials
+    feas = trials[trials["feasible"].astype(bool)]
+    feas = feas[finite_mask(feas, objectives)] if len(feas) else feas
+    if feas.empty:
+        return feas.reset_index(drop=True)
+    mask = search_pareto.pareto_mask(feas[objectives].to_numpy(float), directions)
+    return feas[mask].reset_index(drop=True)
+
+
+def choose_designs(front: pd.DataFrame, objectives: list[str], directions: list[str],
+                   several_workloads: bool) -> list[Chosen]:
+    """The recommendation (the knee of the feasible front) and the front's best design on each
+    objective, deduplicated (a design that is both gets both labels), in that order."""
+    if front.empty:
+        return []
+    losses = to_losses(front[objectives].to_numpy(float), directions)
+    picks = [("recommended", "recommended (knee of the feasible front)", "recommended", knee_index(losses))]
+    values = front[objectives].to_numpy(float)
+    rows = best_per_objective(values, np.ones(len(front), bool), directions)
+    for j, (col, d, found) in enumerate(zip(objectives, directions, rows)):
+        if found is None:
+            continue
+        idx = found[1]
+        label, _, _ = unit_of(col)
+        word = "best" if d == "maximize" else ("smallest" if col == "area_mm2" else "lowest")
+        short = label if several_workloads else label.split(" on ")[0]
+        picks.append((f"best:{j}", f"{word} {label}", f"{word} {short}", idx))
+    out: list[Chosen] = []
+    for key, role, short, idx in picks:
+        same = [c for c in out if c.row.name == idx]
+        if same:
+            same[0].role += f" = {role}"
+            same[0].short += f" = {short}"
+            continue
+        out.append(Chosen(key, role, short, front.loc[idx]))
+    return out
+
+
+# --- re-evaluation of chosen designs with the current model -----------------------------------
+
+def design_batch(spec, rows: list[pd.Series], overrides: dict | None = None):
+    """(DesignBatch, Technology) of trials rows: searched + fixed parameters, as evaluated.
+
+    ``overrides``: parameter values to replace on every design (e.g. ``{"winograd": False}``).
+    Raises UserError without a study file.
+    """
+    from dse.hardware.designs import DesignBatch
+    from dse.hardware.technology import load_technology
+
+    if spec is None:
+        raise UserError("no study file: designs cannot be re-evaluated")
+    params = []
+    for row in rows:
+        p = {k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in spec.searched if k in row}
+        if "dram_channels" in row and not pd.isna(row["dram_channels"]):
+            p["dram_channels"] = int(row["dram_channels"])  # as evaluated (snapped to the DRAM type)
+        p.update(overrides or {})
+        params.append(p)
+    fixed = {k: v for k, v in spec.fixed.items() if k != "batch" and k not in (overrides or {})}
+    designs = DesignBatch.from_params(params, spec.node_nm, fixed=fixed, repair_channels=True)
+    return designs, load_technology(spec.node_nm, dict(spec.technology))
+
+
+def workload_batch(row: pd.Series, label: str) -> int:
+    """Images per batch that the trial ran ``label`` with (stored ``LABEL:batch``; 1 if absent)."""
+    col = f"{label}:batch"
+    if col in row and not pd.isna(row[col]):
+        return int(row[col])
+    return 1
+
+
+def per_layer(spec, chosen: list[Chosen], label: str):
+    """Per-layer rows of the chosen designs on ``label`` (long: ``design`` = position in ``chosen``,
+    SI units as :func:`dse.model.api.per_layer_frame`) and their HardwareArrays."""
+    from dse.hardware.physical import derive
+    from dse.model.api import evaluate
+
+    designs, tech = design_batch(spec, [c.row for c in chosen])
+    frames = []
+    for i, ch in enumerate(chosen):
+        one = designs.take(np.array([i]))
+        batch = workload_batch(ch.row, label)
+        _, layers = evaluate(one, label, batch=batch, technology=tech, per_layer=True)
+        lay = next(iter(layers.values())).copy()
+        lay["design"] = i
+        lay["batch"] = batch
+        frames.append(lay)
+    return pd.concat(frames, ignore_index=True), derive(designs, tech)
+
+
+BOUND_NAMES = ("compute", "sram", "interconnect", "dram", "overhead")
+
+
+def bound_shares(lay: pd.DataFrame) -> dict[str, float]:
+    """Share of one design's time (0..1) per bound: each layer's time without its fixed overhead goes
+    to what bounds it; every layer's overhead goes to ``overhead``."""
+    t = lay["time_s"].to_numpy(float)
+    ovh = lay["overhead_s"].to_numpy(float)
+    body = t - ovh
+    bound = lay["bound"].to_numpy()
+    totals = {b: float(body[bound == b].sum()) for b in BOUND_NAMES}
+    totals["overhead"] += float(ovh.sum())
+    total = sum(totals.values()) or 1.0
+    return {b: v / total for b, v in totals.items()}
+
+
+def throughput_ips(spec, rows: list[pd.Series], label: str, batch: int | None = None,
+                   overrides: dict | None = None) -> np.ndarray:
+    """(D,) throughput (inferences/s) of trials rows on ``label`` with the current model."""
+    from dse.model.api import evaluate
+
+    designs, tech = design_batch(spec, rows, overrides)
+    if batch is None:
+        designs = designs.with_values(batch=np.array([workload_batch(r, label) for r in rows]))
+    return evaluate(designs, label, batch=batch, technology=tech)["throughput_ips"].to_numpy(float)
+
+
+BATCHES = (1, 2, 4, 8, 16, 32, 64)
+
+
+def batch_sweep(spec, chosen: list[Chosen], workloads: list[str], budgets: dict[str, float]) -> pd.DataFrame:
+    """Throughput, latency and power of the chosen designs at each batch of :data:`BATCHES`.
+
+    Columns: ``workload``, ``design`` (short label), ``trial``, ``batch``, ``throughput
+    [inferences/s]``, ``latency [ms]`` (per batch), ``power [W]``, ``within budgets`` (bool: power
+    and the workload's latency and throughput budgets; area does not change with the batch).
+    """
+    from dse.model.api import evaluate
+
+    designs, tech = design_batch(spec, [c.row for c in chosen])
+    rows = []
+    for wl in workloads:
+        for b in BATCHES:
+            frame = evaluate(designs, wl, batch=b, technology=tech)
+            for i, ch in enumerate(chosen):
+                f = frame.iloc[i]
+                rows.append({"workload": wl, "design": ch.short, "trial": ch.trial, "batch": b,
+                             "throughput [inferences/s]": float(f["throughput_ips"]),
+                             "latency [ms]": float(f["latency_s"]) * 1e3, "power [W]": float(f["power_w"])})
+    sweep = pd.DataFrame(rows)
+    ok = np.ones(len(sweep), bool)
+    if "power_w" in budgets:
+        ok &= sweep["power [W]"].to_numpy() <= budgets["power_w"]
+    if spec is not None:
+        for wl, limit_s in spec.latency_s.items():
+            ok &= ~((sweep["workload"] == wl).to_numpy() & (sweep["latency [ms]"].to_numpy() > limit_s * 1e3))
+        for wl, floor in spec.min_throughput_ips.items():
+            ok &= ~((sweep["workload"] == wl).to_numpy()
+                    & (sweep["throughput [inferences/s]"].to_numpy() < floor))
+    sweep["within budgets"] = ok
+    return sweep
+
+
+def best_batches(sweep: pd.DataFrame) -> pd.DataFrame:
+    """Per (workload, design): the highest-throughput batch among those within budgets.
+
+    Columns: ``workload``, ``design``, ``trial``, ``best batch`` (None when no batch is within
+    budgets), ``throughput [inferences/s]`` at it, ``gain vs batch 1`` and ``largest batch within
+    budgets``.
+    """
+    rows = []
+    for (wl, design), g in sweep.groupby(["workload", "design"], sort=False):
+        g = g.sort_values("batch")
+        ok = g[g["within budgets"]]
+        base = float(g["throughput [inferences/s]"].iloc[0])
+        if ok.empty:
+            rows.append({"workload": wl, "design": design, "trial": int(g["trial"].iloc[0]), "best batch": None,
+                         "throughput [inferences/s]": float("nan"), "gain vs batch 1": float("nan"),
+                         "largest batch within budgets": None})
+            continue
+        k = int(np.argmax(ok["throughput [inferences/s]"].to_numpy()))
+        tp = float(ok["throughput [inferences/s]"].iloc[k])
+        rows.append({"workload": wl, "design": design, "trial": int(g["trial"].iloc[0]),
+                     "best batch": int(ok["batch"].iloc[k]), "throughput [inferences/s]": tp,
+                     "gain vs batch 1": tp / base if base > 0 else float("nan"),
+                     "largest batch within budgets": int(ok["batch"].max())})
+    return pd.DataFrame(rows)
+
+
+def proxy_stats(feasible: pd.DataFrame, workloads: list[str]) -> pd.DataFrame:
+    """Kendall's tau and Spearman's rho of throughput for each pair of workloads (feasible designs)."""
+    rows = []
+    for a_i, a in enumerate(workloads):
+        for b in workloads[a_i + 1:]:
+            xa = feasible[f"{a}:throughput_ips"].to_numpy(float)
+            xb = feasible[f"{b}:throughput_ips"].to_numpy(float)
+            rows.append({"workload A": a, "workload B": b, "feasible designs": len(feasible),
+                         "Kendall tau": kendall_tau(xa, xb), "Spearman rho": spearman_rho(xa, xb)})
     return pd.DataFrame(rows)

@@ -1,7 +1,9 @@
 """The report: ``results/NAME/report.html`` (self-contained), ``report.md`` and ``figures/``.
 
 :func:`build_report` rebuilds everything from the results folder alone (the Optuna storage, the
-study file copy); ``dse run`` calls it at the end of a run and ``dse report`` on demand.
+study file copy); ``dse run`` calls it at the end of a run and ``dse report`` on demand. It adds
+the ``recommendation`` and a record of what the report was built from to ``summary.json``; when
+the storage, the study file and the code are unchanged since, the report is not rebuilt.
 """
 
 from __future__ import annotations
@@ -9,76 +11,19 @@ from __future__ import annotations
 import base64
 import html
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from dse.atomic_write import write_text_atomic
 from dse.report import analysis as an
 from dse.report import figures as F
+from dse.report import interactive
+from dse.report import recommend as rc
+from dse.report.context import ReportData
+from dse.report.freshness import built_from, recorded_url
 from dse.report.load import Results, load_results
-
-MAX_TABLE_ROWS = 200
-
-
-@dataclass
-class Table:
-    title: str
-    frame: pd.DataFrame  # already formatted strings, headers with units
-    note: str = ""
-
-
-@dataclass
-class Section:
-    key: str
-    title: str
-    text: list[str] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-    figures: list[F.Figure] = field(default_factory=list)
-
-
-# --- tables ----------------------------------------------------------------------------------
-
-def _metric_order(r: Results, frame: pd.DataFrame) -> list[str]:
-    skip = set(r.params) | {"trial", "state", "feasible", "duration_s", "number"}
-    cols = [c for c in r.objectives if c in frame]
-    design = [c for c in frame.columns if ":" not in c and c not in skip and c not in cols
-              and c in an.METRIC_UNITS]
-    per_wl = []
-    for wl in r.workloads:
-        per_wl += [f"{wl}:{m}" for m in an.METRIC_UNITS if f"{wl}:{m}" in frame and f"{wl}:{m}" not in cols]
-    return cols + design + per_wl
-
-
-def design_table(r: Results, frame: pd.DataFrame, extra: dict[str, list] | None = None) -> pd.DataFrame:
-    """Trials rows -> display table: every searched parameter and metric, friendly units in headers."""
-    out = {}
-    for k, v in (extra or {}).items():
-        out[k] = v
-    out["trial"] = [str(int(t)) for t in frame["trial"]]
-    for col in r.params + _metric_order(r, frame):
-        if col not in frame:
-            continue
-        values = frame[col]
-        if col.endswith(":weights_resident"):
-            out[an.header(col).replace(" [0/1]", "")] = ["yes" if v else "no" for v in values]
-            continue
-        if values.dtype.kind in "fiu":
-            values = an.friendly(values.astype(float), col)
-        out[an.header(col)] = [an.fmt(v) for v in values]
-    return pd.DataFrame(out)
-
-
-def chosen_table(r: Results, chosen: list[F.Chosen]) -> pd.DataFrame:
-    frame = pd.DataFrame([c.row for c in chosen])
-    return design_table(r, frame, {"design": [c.role for c in chosen]})
-
-
-def fmt_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.apply(lambda col: [an.fmt(v) for v in col])
-
+from dse.report.sections import Section, Table, build_sections
 
 # --- rendering -------------------------------------------------------------------------------
 
@@ -90,10 +35,17 @@ h3{font-size:15px;margin:18px 0 6px}p,li{font-size:14px;line-height:1.45}
 .meta{color:#555;font-size:13px}.note{background:#fff6e0;border-left:4px solid #e0a800;padding:6px 10px;font-size:13px}
 figure{margin:12px 0 22px}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:12.5px;color:#555;margin-top:4px;max-width:1000px}
-.scroll{overflow-x:auto;max-height:520px;overflow-y:auto;border:1px solid #e5e5e5}
+.scroll{overflow:auto;max-height:460px;max-width:100%;border:1px solid #e5e5e5}
 table{border-collapse:collapse;font-size:12px;font-variant-numeric:tabular-nums}
 th,td{padding:3px 7px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
-th{background:#f3f5f8;position:sticky;top:0;font-weight:600;z-index:1}
+th{background:#f3f5f8;position:sticky;top:0;font-weight:600;z-index:2;white-space:normal;min-width:70px;
+vertical-align:bottom}
+td:first-child{position:sticky;left:0;background:#fff;z-index:1}th:first-child{left:0;z-index:3}
+.answer{background:#f2f8f2;border:1px solid #cfe3cf;border-left:5px solid #D55E00;padding:4px 16px 8px;margin:12px 0}
+.answer p:first-child{font-size:16px}
+.xgrid{display:grid;grid-template-columns:1fr 1fr;gap:8px}.plot{min-height:300px}
+.xsel{font-size:12.5px;background:#f7f7f7;border:1px solid #e5e5e5;padding:6px 10px;margin:6px 0}
+.xsel span{margin-right:6px;white-space:nowrap}
 td:first-child,th:first-child{text-align:left}tr:hover td{background:#f7fbff}
 nav a{margin-right:14px;font-size:13px;color:#0b5cad;text-decoration:none}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:13px}dt{color:#666}dd{margin:0}
@@ -117,19 +69,36 @@ def _html_figure(fig: F.Figure, fig_dir: Path) -> str:
             f"(figures/{html.escape(fig.name)}.png and .svg)</figcaption></figure>")
 
 
+def _section_html(num: int, s: Section, fig_dir: Path) -> list[str]:
+    parts = [f'<h2 id="{s.key}">{num}. {html.escape(s.title)}</h2>']
+    body = [f"<p>{html.escape(p)}</p>" for p in s.text]
+    if s.items:
+        body.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in s.items) + "</ul>")
+    if s.key == "recommendation":
+        body = [f'<div class="answer">{"".join(body)}</div>']
+    parts += body
+    parts += s.html
+    parts += [_html_figure(f, fig_dir) for f in s.figures]
+    parts += [_html_table(t) for t in s.tables]
+    return parts
+
+
 def render_html(title: str, meta: dict[str, str], notes: list[str], sections: list[Section], fig_dir: Path) -> str:
+    interactive_views = any(s.html for s in sections)
+    # Plotly.js once in the head (offline), then the page functions that draw the embedded specs
+    script = (f"<script>{interactive.plotly_js()}</script><script>{interactive.PAGE_JS}</script>"
+              if interactive_views else "")
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-             f"<style>{CSS}</style></head><body><main>", f"<h1>{html.escape(title)}</h1>"]
-    parts.append("<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in meta.items())
-                 + "</dl>")
+             f"<style>{CSS}</style>{script}</head><body><main>", f"<h1>{html.escape(title)}</h1>"]
+    parts.append("<nav>" + "".join(f'<a href="#{s.key}">{k}. {html.escape(s.title)}</a>'
+                                   for k, s in enumerate(sections, 1)) + "</nav>")
     for n in notes:
         parts.append(f'<p class="note">{html.escape(n)}</p>')
-    parts.append("<nav>" + "".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in sections) + "</nav>")
-    for s in sections:
-        parts.append(f'<h2 id="{s.key}">{html.escape(s.title)}</h2>')
-        parts += [f"<p>{html.escape(p)}</p>" for p in s.text]
-        parts += [_html_figure(f, fig_dir) for f in s.figures]
-        parts += [_html_table(t) for t in s.tables]
+    for k, s in enumerate(sections, 1):
+        parts += _section_html(k, s, fig_dir)
+        if k == 1:  # the answer first, then what the study was
+            parts.append("<h2 id=\"study\">The study</h2><dl>" + "".join(
+                f"<dt>{html.escape(key)}</dt><dd>{html.escape(v)}</dd>" for key, v in meta.items()) + "</dl>")
     parts.append("</main></body></html>")
     return "\n".join(parts)
 
@@ -152,18 +121,22 @@ def _md_table(t: Table) -> str:
 
 def render_md(title: str, meta: dict[str, str], notes: list[str], sections: list[Section]) -> str:
     out = [f"# {title}", ""]
-    out += [f"- **{k}**: {v}" for k, v in meta.items()]
-    out.append("")
     out += [f"> **Note:** {n}\n" for n in notes]
-    for s in sections:
-        out += [f"## {s.title}", ""]
+    for k, s in enumerate(sections, 1):
+        out += [f"## {k}. {s.title}", ""]
         for p in s.text:
             out += [p, ""]
+        if s.items:
+            out += [f"- {i}" for i in s.items] + [""]
+        if s.html:
+            out += ["(Interactive views of this section: report.html.)", ""]
         for f in s.figures:
             out += [f"![{f.title}](figures/{f.name}.png)", "", f"*{f.title}.* {f.caption} "
                     f"([SVG](figures/{f.name}.svg))", ""]
         for t in s.tables:
             out += [_md_table(t)]
+        if k == 1:
+            out += ["## The study", ""] + [f"- **{key}**: {v}" for key, v in meta.items()] + [""]
     return "\n".join(out) + "\n"
 
 
@@ -202,18 +175,24 @@ def _meta(r: Results, front: pd.DataFrame) -> dict[str, str]:
     return meta
 
 
-def build_report(results_dir: str | Path) -> Path:
+def build_report(results_dir: str | Path, storage_url: str | None = None) -> Path:
     """Write report.html, report.md and figures/*.png|svg into ``results_dir``; returns report.html.
 
-    Raises :class:`dse.errors.UserError` for a missing, empty or corrupt results folder.
+    Also records in summary.json (when the folder has one) the ``recommendation`` and what the
+    report was built from. Raises :class:`dse.errors.UserError` for a missing, empty or corrupt
+    results folder.
     """
-    r = load_results(results_dir)
+    from dse.search import results_state as rs
+
+    r = load_results(results_dir, storage_url)
     out_dir = r.out_dir
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
-    front = F.pareto_front(r)
-    chosen = F.choose_designs(r, front)
-    data = F.ReportData(results=r, fig_dir=fig_dir, front=front, chosen=chosen, notes=list(r.notes))
+    for old in list(fig_dir.glob("*.png")) + list(fig_dir.glob("*.svg")):
+        old.unlink()  # figures of an earlier report that this one may not draw
+    front = an.pareto_front(r.trials, r.objectives, r.directions)
+    chosen = an.choose_designs(front, r.objectives, r.directions, len(r.workloads) > 1)
+    data = ReportData(results=r, fig_dir=fig_dir, front=front, chosen=chosen, notes=list(r.notes))
     n, nf = len(r.trials), len(r.feasible)
     if n == 0:
         data.notes.append("The study has no complete trials yet: nothing to plot.")
@@ -224,106 +203,25 @@ def build_report(results_dir: str | Path) -> Path:
     elif nf < 5:
         data.notes.append(f"Only {nf} of {n} trials are feasible: the front is thin; consider more trials "
                           "or looser budgets.")
-
-    sections = []
-    s = Section("fronts", "1. Pareto fronts")
-    s.figures = F.fig_fronts(data)
-    if not s.figures:
-        s.text.append("No trials to plot.")
-    sections.append(s)
-
-    s = Section("pareto", "2. Pareto designs")
-    if len(front):
-        ordered = front.sort_values(r.objectives[0], ascending=r.directions[0] != "maximize")
-        s.text.append(f"{len(front)} feasible designs that no other feasible design beats on every objective "
-                      f"(sorted by {an.header(r.objectives[0])}). All trials: trials.csv / trials.parquet.")
-        s.figures = F.fig_parallel(data)
-        tab = design_table(r, ordered.head(MAX_TABLE_ROWS))
-        note = (f"first {MAX_TABLE_ROWS} of {len(front)} rows; all in pareto.csv" if len(front) > MAX_TABLE_ROWS
-                else "")
-        s.tables.append(Table("Pareto designs", tab, note))
-    else:
-        s.text.append("No feasible design, so no Pareto front.")
-    sections.append(s)
-
-    s = Section("designs", "3. Knee and extremes: where the time goes")
-    if chosen:
-        s.text.append("The knee is the front design closest to the ideal point once every objective is scaled "
-                      "to [0, 1] over the front; the extremes are the front's best designs on the first two "
-                      "objectives.")
-        s.tables.append(Table("Analysed designs", chosen_table(r, chosen)))
-        s.figures = F.fig_layers(data)
-        if r.spec is None:
-            s.text.append("Per-layer figures need the study file (study.toml) to rebuild the designs.")
-    else:
-        s.text.append("No feasible design to analyse.")
-    sections.append(s)
-
-    s = Section("batch", "4. Batch sweep: do larger batches help?")
-    figs, sweep = F.fig_batch(data) if chosen else ([], None)
-    s.figures = figs
-    if sweep is not None:
-        s.text.append(_batch_summary(sweep))
-        wide = sweep.pivot_table(index=["workload", "design", "trial"], columns="batch",
-                                 values="throughput [inferences/s]", sort=False).reset_index()
-        wide.columns = [f"batch {c} [inferences/s]" if isinstance(c, (int, np.integer)) else c for c in wide.columns]
-        s.tables.append(Table("Throughput vs batch size", fmt_frame(wide)))
-    else:
-        s.text.append("No designs to sweep.")
-    sections.append(s)
-
-    s = Section("proxy", "5. Proxy analysis: does one workload rank designs like another?")
-    figs, stats, regret = F.fig_proxy(data)
-    s.figures = figs
-    if stats is not None:
-        s.text.append(_proxy_summary(stats, regret))
-        s.tables.append(Table("Rank correlation of throughput (feasible designs)", fmt_frame(stats)))
-        s.tables.append(Table("Regret: the best design for A, run on B, vs the best design for B",
-                              fmt_frame(regret)))
-    elif len(r.workloads) < 2:
-        s.text.append("The study has one workload; add a second one (e.g. resnet50) to see whether it "
-                      "ranks designs the same way.")
-    else:
-        s.text.append("Too few feasible designs for a proxy analysis.")
-    sections.append(s)
-
-    s = Section("convergence", "6. Convergence")
-    figs, hist = F.fig_hypervolume(data)
-    s.figures = figs
-    if hist is not None and len(hist):
-        hv = hist["hypervolume"].to_numpy()
-        at_half = hv[np.searchsorted(hist["trials"].to_numpy(), hist["trials"].max() / 2)]
-        s.text.append(f"Hypervolume reached {100 * at_half / hv[-1]:.0f}% of its final value after half the "
-                      f"trials ({int(hist['trials'].max() / 2)} of {int(hist['trials'].max())}).")
-    else:
-        s.text.append("No feasible trials: no hypervolume.")
-    sections.append(s)
+    rec = rc.recommend(front, chosen, r.objectives, r.directions, r.budgets, r.workloads, r.spec)
+    if rec is not None and r.spec is not None:
+        for wl in r.workloads:
+            got = data.layers(wl)
+            if got is not None:
+                lay = got[0]
+                rec.bound_shares[wl] = {k: round(v, 4) for k, v in an.bound_shares(lay[lay["design"] == 0]).items()}
+        rc.add_reliances(rec, r.spec, r.workloads)
+    data.recommendation = rec
+    sections = build_sections(data)
 
     title = f"dse report: {r.name}"
     meta = _meta(r, front)
     write_text_atomic(out_dir / "report.html", render_html(title, meta, data.notes, sections, fig_dir))
     write_text_atomic(out_dir / "report.md", render_md(title, meta, data.notes, sections))
+
+    summary = rs.read_summary(out_dir)
+    if summary is not None:
+        summary["recommendation"] = rc.record(rec, r.params)
+        summary["report"] = built_from(storage_url or recorded_url(summary), out_dir)
+        rs.write_summary(out_dir, summary)
     return out_dir / "report.html"
-
-
-def _batch_summary(sweep: pd.DataFrame) -> str:
-    parts = []
-    for (wl, design), g in sweep.groupby(["workload", "design"], sort=False):
-        g = g.sort_values("batch")
-        tp = g["throughput [inferences/s]"].to_numpy()
-        best = int(g["batch"].iloc[int(np.argmax(tp))])
-        gain = tp.max() / tp[0] if tp[0] > 0 else float("nan")
-        parts.append(f"{wl}, {design}: best at batch {best} ({an.fmt(gain)}x batch 1)")
-    return ("Throughput per design and workload: " + "; ".join(parts) + ". Latency is per batch: a batch "
-            "of B images waits for all B.")
-
-
-def _proxy_summary(stats: pd.DataFrame, regret: pd.DataFrame | None) -> str:
-    parts = [f"{row['workload A']} vs {row['workload B']}: tau = {row['Kendall tau']:.2f}, "
-             f"rho = {row['Spearman rho']:.2f}" for _, row in stats.iterrows()]
-    text = "Rank agreement over the feasible designs: " + "; ".join(parts) + "."
-    if regret is not None and len(regret):
-        worst = regret.loc[regret["regret [%]"].idxmax()]
-        text += (f" Worst case: choosing on {worst['chosen on']} loses {worst['regret [%]']:.0f}% of the "
-                 f"achievable throughput on {worst['run on']}.")
-    return text

@@ -176,8 +176,53 @@ def _from_exhaustive(path: Path, summary: dict | None, summary_path: Path):
     return table, objectives, directions
 
 
-def load_results(results_dir: str | Path) -> Results:
-    """Read ``results/NAME/``; raises UserError for a missing, empty or corrupt folder."""
+def _storage_url(summary: dict | None, storage_url: str | None, out_dir: Path) -> tuple[str | None, bool]:
+    """(storage URL to read, whether it was given or recorded) for a results folder.
+
+    ``--storage`` wins and must be the storage the folder's tables came from; else the storage that
+    summary.json records when it can be opened from its record (files), else the folder's journal.
+    """
+    from dse.search import results_state as rs
+
+    recorded = summary.get("storage") if summary else None
+    if storage_url:
+        if recorded and recorded != rs.storage_key(storage_url, out_dir):
+            raise UserError(f"--storage: {out_dir} holds the tables of the study in {recorded}, not "
+                            f"{rs.storage_key(storage_url, out_dir)}")
+        return storage_url, True
+    if not recorded or recorded == rs.FOLDER_JOURNAL:
+        return None, False
+    if recorded.startswith("sqlite:///") or recorded.endswith(".journal"):
+        return recorded, True
+    return None, True  # a database server: its URL with the password is not recorded
+
+
+def _open_url(spec, out_dir: Path, url: str):
+    """An Optuna storage from a URL (with the study's storage handling when the spec is known)."""
+    from dse.search.storage import storage_for
+
+    if spec is not None:
+        return storage_for(spec, out_dir, url)
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    try:
+        if url.endswith(".journal") or url.startswith("journal:"):
+            return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+        return optuna.storages.RDBStorage(url)
+    except Exception as err:
+        raise UserError(f"--storage: cannot open {url} ({type(err).__name__})") from None
+
+
+def load_results(results_dir: str | Path, storage_url: str | None = None) -> Results:
+    """Read ``results/NAME/``; raises UserError for a missing, empty or corrupt folder.
+
+    ``storage_url``: read the study from this storage (the one ``dse run --storage`` used). When
+    summary.json shows that the tables in the folder were written from the storage as it is now,
+    ``trials.parquet`` is read instead of replaying the storage (same rows, much faster).
+    """
+    from dse.search import results_state as rs
+
     out_dir = Path(results_dir)
     if not out_dir.exists():
         raise UserError(f"{out_dir}: no such results folder")
@@ -188,9 +233,16 @@ def load_results(results_dir: str | Path) -> Results:
     spec, note = _load_spec(out_dir)
     notes = [note] if note else []
     name = _study_name(out_dir, summary, spec)
+    url, named = _storage_url(summary, storage_url, out_dir)
 
     storage, where = None, str(journal)
-    if journal.exists():
+    if rs.tables_current(summary, url, out_dir):
+        pass  # trials.parquet was written from this storage as it is now
+    elif url:
+        storage, where = _open_url(spec, out_dir, url), rs.storage_key(url, out_dir)
+    elif named and parquet.exists():
+        notes.append(f"read from trials.parquet: pass --storage to read the study from {(summary or {}).get('storage')}")
+    elif journal.exists():
         if journal.stat().st_size == 0:
             raise UserError(f"{journal}: empty Optuna journal; run `dse run STUDY.toml` first")
         from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -210,8 +262,12 @@ def load_results(results_dir: str | Path) -> Results:
     elif parquet.exists():
         trials, objectives, directions = _table_with_summary(parquet, "trials table", summary, summary_path)
         name = name or out_dir.name
-        source = str(parquet)
-        notes.append("read from trials.parquet (no Optuna storage in the folder)")
+        if rs.tables_current(summary, url, out_dir):
+            source = f"{(summary or {}).get('storage')} (its trials.parquet, written from it as it is now)"
+        else:
+            source = str(parquet)
+            if not named:
+                notes.append("read from trials.parquet (no Optuna storage in the folder)")
     elif (out_dir / EXHAUSTIVE).exists():
         trials, objectives, directions = _from_exhaustive(out_dir / EXHAUSTIVE, summary, summary_path)
         name = name or out_dir.name

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor

@@ -237,6 +237,16 @@ def objective_bounds(values, directions=None) -> np.ndarray:
     return np.column_stack([vals.min(axis=0), vals.max(axis=0)])
 
 
+def normalize_losses(losses, bounds=None) -> np.ndarray:
+    """(N, M) losses (every column minimized) mapped to [0, 1] per column, 0 = best.
+
+    ``bounds``: (M, 2) (low, high); default: the observed range of the finite rows.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    bounds = objective_bounds(losses) if bounds is None else bounds
+    return normalize(losses, ["minimize"] * losses.shape[1], bounds)
+
+
 def hypervolume(values, directions, ref_point=None, bounds=None) -> float:
     """Hypervolume dominated by ``values`` (N, M) after normalizing each objective to [0, 1].
 
@@ -285,5 +295,5 @@ def hypervolume_of_losses(losses, ref) -> float:
     return float(compute_hypervolume(losses, ref, assume_pareto=True))
 
 
-__all__ = ["pareto_mask", "hypervolume", "hypervolume_of_losses", "normalize", "objective_bounds",
-           "to_minimization"]
+__all__ = ["pareto_mask", "hypervolume", "hypervolume_of_losses", "normalize", "normalize_losses",
+           "objective_bounds", "to_minimization"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,11 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
                                     directions=spec.directions, load_if_exists=True)
         if study.user_attrs.get(OBJECTIVES_ATTR) != [o.column for o in spec.objectives]:
             study.set_user_attr(OBJECTIVES_ATTR, [o.column for o in spec.objectives])
+        if study.metric_names != [o.column for o in spec.objectives]:
+            # optuna-dashboard and Optuna's plots label the objectives with these names
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([o.column for o in spec.objectives])
         # Trials left RUNNING by a crash would distort NSGA-II generations and TPE's liar: fail them,
         # but not the in-flight trials of a live concurrent driver sharing the storage.
         live = live_driver_trials(study)
