@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="timed sweeps per worker count (best counts)")
     args = parser.parse_args()
 
-    from dse.hardware.space import grid
+    from dse.hardware.designs import grid
 
     designs = grid(DOMAINS, NODE_NM)
     columns = designs.columns()

@@ -25,8 +25,10 @@ from dse.model.api import evaluate
 from dse.model.validation import efficiency_rows, reference_rows
 
 GPU_PRESETS = ("t4", "jetson_agx_xavier")
+#: Coarse grid, then a fine grid around the coarse optimum.
 EFFICIENCIES = np.round(np.arange(0.40, 1.001, 0.05), 2)
-OVERHEADS_US = np.arange(0.0, 30.01, 1.0)
+OVERHEADS_US = np.arange(0.0, 30.01, 2.0)
+FINE_EFFICIENCY_STEP, FINE_OVERHEAD_STEP_US = 0.01, 0.5
 
 
 def predict(row, efficiency, overhead_us):
@@ -38,14 +40,23 @@ def predict(row, efficiency, overhead_us):
     return float(evaluate(designs, row["workload"], batch=int(row["batch"]), technology=tech)["throughput_ips"].iloc[0])
 
 
-def main() -> None:
-    rows = reference_rows()
+def _best(rows, efficiencies, overheads_us):
+    """(largest absolute error, efficiency, overhead in us, errors) minimizing the largest error."""
     best = None
-    for eff, ovh in itertools.product(EFFICIENCIES, OVERHEADS_US):
+    for eff, ovh in itertools.product(efficiencies, overheads_us):
         errs = [predict(r, eff, ovh) / float(r["images_per_s"]) - 1.0 for r in rows]
         worst = max(abs(e) for e in errs)
         if best is None or worst < best[0]:
-            best = (worst, eff, ovh, errs)
+            best = (worst, float(eff), float(ovh), errs)
+    return best
+
+
+def main() -> None:
+    rows = reference_rows()
+    _, eff0, ovh0, _ = _best(rows, EFFICIENCIES, OVERHEADS_US)
+    fine_eff = np.round(np.arange(eff0 - 0.05, eff0 + 0.0501, FINE_EFFICIENCY_STEP), 2)
+    fine_ovh = np.arange(max(ovh0 - 3.0, 0.0), ovh0 + 3.01, FINE_OVERHEAD_STEP_US)
+    best = _best(rows, fine_eff[(fine_eff > 0) & (fine_eff <= 1)], fine_ovh)
     worst, eff, ovh, errs = best
     for r, e in zip(rows, errs):
         print(f"{r['preset']:<10} {r['workload']:<24} batch {r['batch']:>4}: {e:+.1%}")

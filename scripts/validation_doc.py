@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dse.hardware.presets import load_preset
 from dse.hardware.technology import load_technology
 from dse.model.validation import validate
 
@@ -25,13 +26,14 @@ Three factors are fitted, once, by `scripts/calibrate.py` (minimizing the larges
 over the throughput rows, or the geometric mean over the efficiency rows); nothing is tuned per chip:
 
 - `mac_array_efficiency` = {eff:.2f} (catalog `chip.csv`, every design): the sustained fraction of
-  the ideal mapped MAC-array cycles. It stands for what the first-order mapping does not model:
-  pipeline bubbles, operand staging, instruction issue and synchronisation.
+  the fold-exact systolic cycles (`docs/model.md`, "Compute"; with 1 the per-layer cycles are
+  SCALE-Sim's, `tests/test_scalesim.py`). It stands for what the fold accounting does not model:
+  operand staging, instruction issue and synchronisation.
 - `mac_energy_calibration` = {cal:.1f} (catalog `mac.csv`, every design): a multiplier on the bare
   MAC energy (which misses accumulators, pipeline registers, clock tree and control), the
-  geometric mean of the factors that reproduce T4 1.9 and TPUv1 2.3 TOPS/W (10.0 and 4.2).
-- `layer_overhead_s` = 14 us for the GPU class (presets `t4`, `jetson_agx_xavier`): kernel launch,
-  synchronisation and tail per layer. Accelerator presets keep the catalog's 0.
+  geometric mean of the factors that reproduce T4 1.9 and TPUv1 2.3 TOPS/W.
+- `layer_overhead_s` = {ovh_us:.0f} us for the GPU class (presets `t4`, `jetson_agx_xavier`): kernel
+  launch, synchronisation and tail per layer. Accelerator presets keep the catalog's 0.
 
 Preset descriptions (how a GPU maps onto cores, arrays, SRAM and DRAM channels) are in the header
 comments of `dse/hardware/presets/*.toml`.
@@ -40,14 +42,15 @@ comments of `dse/hardware/presets/*.toml`.
 LIMITS = """
 ## What the model misses, and why
 
-- **T4 large batch is 25% optimistic** on both networks: the model assumes every layer runs at
-  the calibrated array efficiency; a 70 W T4 lowers its clock under sustained INT8 load (power
-  capping is not modelled), and its L2 is treated as a software-managed scratchpad.
-- **InferX X1 on YOLOv3 at 2 MP is 27% pessimistic**: at batch 1 the model spills every tensor
-  larger than the 8 MB activation SRAM to DRAM layer by layer (about 1.1 GB per frame over one
-  x32 LPDDR4); the chip fuses layers and streams row bands, which the model does not do.
-- **YOLOv3 at 2 MP, batch 1 -> 10 on an 8 MB design: DRAM bytes per image fall ~1% instead of
-  rising.** At batch 1 nearly every large activation already spills, so the batch mainly amortizes
+- **T4 is 15-25% optimistic** at large batch and on SSD-ResNet34: the model assumes every layer
+  runs at the calibrated array efficiency; a 70 W T4 lowers its clock under sustained INT8 load
+  (power capping is not modelled), and its L2 is treated as a software-managed scratchpad.
+- **InferX X1 on YOLOv3 at 2 MP is about 24% pessimistic**: at batch 1 the model spills the part
+  of every tensor that overflows the 8 MB activation SRAM to DRAM layer by layer (about 1.1 GB per
+  frame over one x32 LPDDR4); the chip fuses layers and streams row bands, which the model does
+  not do (depth-first fusion is the next model step).
+- **YOLOv3 at 2 MP, batch 1 -> 10 on an 8 MB design: DRAM bytes per image do not rise.**
+  At batch 1 nearly every large activation already spills, so the batch mainly amortizes
   the 62 MB of weights; the per-tensor choice between spilling and sub-batching then keeps the
   activation traffic close to batch 1. A model with row-band layer fusion (which keeps more on
   chip at batch 1) would show the rise; see `docs/model.md`, "Known limits".
@@ -63,7 +66,8 @@ def main() -> None:
     res = validate()
     eff = load_technology(16).value("mac_array_efficiency")
     cal = load_technology(16).value("mac_energy_calibration")
-    lines = [INTRO.format(eff=eff, cal=cal), "## Throughput (inferences/s)", "",
+    ovh_us = load_preset("t4")[1].value("layer_overhead_s") * 1e6
+    lines = [INTRO.format(eff=eff, cal=cal, ovh_us=ovh_us), "## Throughput (inferences/s)", "",
              "| chip | workload | batch | published | predicted | error | utilization | kind |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in res["throughput"]:

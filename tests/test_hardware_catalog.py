@@ -53,7 +53,8 @@ def test_catalog_covers_every_precision_and_dram_type():
 
 def test_sram_area_at_16nm_matches_flex_logix_within_15_percent():
     tech = load_technology(16)
-    one_mb = DesignBatch.from_columns({"sram_mb": 1e6 / 2**20}, 16)  # 1 MB as Flex Logix quotes it
+    # 1 MB as Flex Logix quotes it, in full-size macros (4 banks of 256 KiB: 4 x 16 B per cycle)
+    one_mb = DesignBatch.from_columns({"sram_mb": 1e6 / 2**20, "sram_bw_bytes_per_cycle": 64}, 16)
     area = derive(one_mb, tech).area_sram_mm2[0]
     assert area == pytest.approx(1.1, rel=0.15)
 

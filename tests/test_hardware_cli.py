@@ -72,3 +72,24 @@ def test_evaluate_json_is_si_with_units_in_keys():
     layer = doc["workloads"][0]["layers"][0]
     assert "time_s" in layer and "dram_bytes" in layer
     assert doc["design"]["clock_hz"] == 1.59e9
+
+
+def test_sram_capacity_and_bandwidth_are_independent(tmp_path):
+    """Two designs that differ only in sram_mb report the same SRAM bandwidth; the bandwidth
+    parameter sets it (bytes per cycle x clock); per-layer rows carry the array's compute cycles."""
+    docs = {}
+    for name, body in {"small": "sram_mb = 2", "large": "sram_mb = 64",
+                       "wide": "sram_mb = 2\nsram_bw_bytes_per_cycle = 2048"}.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_text(f"[design]\nnode_nm = 16\nclock_ghz = 1.5\n{body}\n")
+        out = dse("evaluate", "--design", str(path), "--area-only", "--json")
+        assert out.returncode == 0, out.stderr
+        docs[name] = json.loads(out.stdout)
+    assert docs["small"]["sram_bw_bytes_per_s"] == docs["large"]["sram_bw_bytes_per_s"] == 512 * 1.5e9
+    assert docs["wide"]["sram_bw_bytes_per_s"] == 2048 * 1.5e9
+    assert docs["wide"]["area_mm2"]["sram"] > docs["small"]["area_mm2"]["sram"]
+    out = dse("evaluate", "--design", str(tmp_path / "small.toml"), "--workload", "resnet50", "--json")
+    assert out.returncode == 0, out.stderr
+    layers = json.loads(out.stdout)["workloads"][0]["layers"]
+    assert all(row["compute_cycles"] > 0 for row in layers)
+    assert all(row["cycles"] >= row["compute_cycles"] for row in layers)

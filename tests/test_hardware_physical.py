@@ -6,7 +6,7 @@ import pytest
 
 from dse.errors import UserError
 from dse.hardware import space
-from dse.hardware.designs import DesignBatch
+from dse.hardware.designs import DesignBatch, grid
 from dse.hardware.physical import area_breakdown_frame, derive
 from dse.hardware.presets import PRESETS, load_preset
 from dse.hardware.technology import load_technology
@@ -43,12 +43,12 @@ def test_presets_load_and_match_their_chip_specs():
 
 
 def test_derive_is_vectorized_and_consistent():
-    g = space.grid({"cores": [1, 8], "rows": [4, 256], "precision": list(space.PRECISIONS),
+    g = grid({"cores": [1, 8], "rows": [4, 256], "precision": list(space.PRECISIONS),
                     "dram_type": list(space.DRAM_TYPES), "dram_channels": [1, 2], "noc": list(space.NOCS),
                     "sram_mb": [0.25, 256]}, 7)
     hw = derive(g, load_technology(7))
     assert len(hw) == len(g) > 10_000
-    parts = hw.area_mac_mm2 + hw.area_sram_mm2 + hw.area_dram_phy_mm2 + hw.area_noc_mm2 + hw.area_overhead_mm2
+    parts = hw.area_mac_mm2 + hw.area_sram_mm2 + hw.area_local_mm2 + hw.area_dram_phy_mm2 + hw.area_noc_mm2 + hw.area_overhead_mm2
     np.testing.assert_allclose(parts, hw.area_mm2)
     for name in ("area_mm2", "static_power_w", "e_mac_j", "e_sram_read_j_per_byte", "e_dram_j_per_byte",
                  "e_noc_j_per_byte", "sram_bw_bytes_per_s", "dram_bw_bytes_per_s", "noc_bw_bytes_per_s"):
@@ -68,7 +68,20 @@ def test_physical_trends():
     hw = derive(base, tech)
     assert np.all(np.diff(hw.area_sram_mm2) > 0) and np.all(np.diff(hw.static_power_w) > 0)
     assert np.all(np.diff(hw.e_sram_read_j_per_byte) >= 0)  # bigger banks up to the max bank size
-    assert np.all(np.diff(hw.sram_bw_bytes_per_s) >= 0)     # more banks
+    assert np.all(np.diff(hw.sram_bw_bytes_per_s) == 0)     # capacity and bandwidth are independent
+    # bandwidth is a choice with a price: more ports -> smaller banks -> more periphery area,
+    # less energy per access; the bandwidth is exactly bytes per cycle x clock
+    bw = DesignBatch.from_columns({"sram_mb": 2.0, "sram_bw_bytes_per_cycle": [64, 512, 4096]}, 16)
+    hb = derive(bw, tech)
+    np.testing.assert_allclose(hb.sram_bw_bytes_per_s, np.array([64, 512, 4096]) * 1e9)
+    assert np.all(np.diff(hb.area_sram_mm2) > 0) and np.all(np.diff(hb.e_sram_read_j_per_byte) < 0)
+    assert hb.sram_banks.tolist() == [8, 32, 256]
+    # local buffers: area and leakage per core, none without them
+    loc = derive(DesignBatch.from_columns({"local_kib": [0, 64, 256], "cores": 4}, 16), tech)
+    assert loc.area_local_mm2[0] == 0 and loc.e_local_read_j_per_byte[0] == 0
+    assert 0 < loc.area_local_mm2[1] < loc.area_local_mm2[2] and loc.static_power_w[2] > loc.static_power_w[0]
+    # 4 x 256 KiB = 1 MiB in full-size macros costs exactly the catalog density
+    assert loc.area_local_mm2[2] == pytest.approx(tech.value("sram_area_per_mib"))
     hbm = DesignBatch.from_columns({"dram_type": ["LPDDR4", "HBM3"], "dram_channels": [1, 1]}, 16)
     h = derive(hbm, tech)
     assert h.dram_bw_bytes_per_s[1] > 10 * h.dram_bw_bytes_per_s[0]
@@ -92,6 +105,6 @@ def test_physical_trends():
 def test_area_breakdown_frame():
     designs, tech = load_preset("tpu_v1")
     frame = area_breakdown_frame(derive(designs, tech))
-    assert list(frame.columns) == ["mac_mm2", "sram_mm2", "dram_phy_mm2", "noc_mm2", "overhead_mm2", "total_mm2",
+    assert list(frame.columns) == ["mac_mm2", "sram_mm2", "local_mm2", "dram_phy_mm2", "noc_mm2", "overhead_mm2", "total_mm2",
                                    "static_power_w"]
-    assert frame.loc[0, "total_mm2"] == pytest.approx(frame.iloc[0, :5].sum())
+    assert frame.loc[0, "total_mm2"] == pytest.approx(frame.iloc[0, :6].sum())

@@ -7,11 +7,11 @@ from hypothesis import given, settings, strategies as st
 
 from dse.errors import UserError
 from dse.hardware import space
-from dse.hardware.designs import DesignBatch, load_design_file
-from dse.hardware.space import DRAM_TYPES, PARAMETERS, grid, grid_size, optuna_distributions, validate_params
+from dse.hardware.designs import DesignBatch, grid, load_design_file
+from dse.hardware.space import DRAM_TYPES, PARAMETERS, grid_size, optuna_distributions, validate_params
 
 EXPECTED = ("cores", "rows", "cols", "clock_ghz", "precision", "sram_mb", "dram_type", "dram_channels", "noc",
-            "noc_width_bits", "batch", "winograd", "lowering")
+            "noc_width_bits", "batch", "winograd", "lowering", "dataflow", "local_kib", "sram_bw_bytes_per_cycle")
 
 
 def test_parameter_declaration():
@@ -22,6 +22,21 @@ def test_parameter_declaration():
     assert space.get_parameter("sram_mb").unit == "MiB"
     with pytest.raises(UserError, match="unknown parameter"):
         space.get_parameter("nope")
+    # the SI columns of DesignBatch come from the declarations (one declaration per field)
+    designs = DesignBatch.from_params([{}], 16)
+    for p in PARAMETERS:
+        assert getattr(designs, p.si_name).dtype == p.dtype, p.name
+    assert designs.clock_hz[0] == 1e9 and designs.sram_bytes[0] == 8 * 2**20 and designs.local_bytes[0] == 0
+
+
+def test_local_buffer_grid_starts_at_zero():
+    """A log range from 0: 0 (no buffer) and then powers of two; samplers draw the same points."""
+    dom = space.make_domain("local_kib", [0, 64])
+    assert space.domain_values(dom).tolist() == [0, 1, 2, 4, 8, 16, 32, 64]
+    dist = optuna_distributions({"local_kib": [0, 64]})["local_kib"]
+    assert list(dist.choices) == [0, 1, 2, 4, 8, 16, 32, 64]
+    designs = DesignBatch.from_columns({"local_kib": np.array(dist.choices, dtype=object)}, 16)
+    assert designs.local_bytes.tolist() == [c * 1024 for c in dist.choices]
 
 
 @pytest.mark.parametrize("params, message", [

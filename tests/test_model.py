@@ -129,7 +129,8 @@ def _next_allowed_channels(dram_type, channels):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(params=design_params, workload=st.sampled_from(WORKLOADS), knob=st.sampled_from(
-    ["sram_mb", "dram_channels", "clock_ghz", "noc_width_bits"]), factor=st.floats(1.01, 4.0))
+    ["sram_mb", "dram_channels", "clock_ghz", "noc_width_bits", "sram_bw_bytes_per_cycle", "local_kib"]),
+    factor=st.floats(1.01, 4.0))
 def test_throughput_never_drops_when_one_resource_grows(params, workload, knob, factor):
     base = _batch([params]).to_params()[0]  # channels repaired to an allowed count
     bigger = dict(base)

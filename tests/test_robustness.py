@@ -30,6 +30,7 @@ import pytest
 from optuna.trial import TrialState
 
 from dse.errors import UserError
+from dse.hardware import designs as hwdesigns
 from dse.hardware import space as hwspace
 from dse.model.api import evaluate_columns
 from dse.search.executors import FAULT_ENV
@@ -246,13 +247,30 @@ def test_full_disk(small_study, tmp_path):
 # --- numeric safety --------------------------------------------------------------------------------
 
 
+#: Parameters whose corners are cycled over the grid instead of crossed with it (crossing them all
+#: would make the corner grid 12 times larger): every design is still a corner, and every value of
+#: these appears with many combinations of the others.
+CYCLED = ("dataflow", "local_kib", "sram_bw_bytes_per_cycle")
+
+
 def corner_designs(node_nm: int = 16):
-    """Every combination of each numeric parameter's bounds and every categorical choice
-    (DRAM channel counts not allowed for their type are dropped)."""
+    """Every combination of each numeric parameter's bounds and every categorical choice (DRAM
+    channel counts not allowed for their type are dropped); the :data:`CYCLED` parameters take
+    their corner values in turn along the grid."""
     domains = {}
     for p in hwspace.PARAMETERS:
-        domains[p.name] = {"values": [p.low, p.high]} if p.numeric else list(p.choices)
-    return hwspace.grid(domains, node_nm)
+        if p.name not in CYCLED:
+            domains[p.name] = {"values": [p.low, p.high]} if p.numeric else list(p.choices)
+    grid = hwdesigns.grid(domains, node_nm)
+    index = np.arange(len(grid))
+    cycled = {}
+    for k, name in enumerate(CYCLED):
+        p = hwspace.get_parameter(name)
+        values = np.asarray([p.low, p.high] if p.numeric else list(p.choices), dtype=object)
+        cycled[name] = values[(index // (k + 1) + k) % len(values)]
+        if p.numeric:
+            cycled[name] = cycled[name].astype(np.int64)
+    return grid.with_values(**cycled)
 
 
 def assert_finite(metrics: dict) -> None:
@@ -280,7 +298,9 @@ def random_columns(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
             if p.kind == "bool":
                 cols[p.name] = cols[p.name].astype(bool)
             continue
-        if p.log:
+        if p.log and p.low == 0:  # log range from 0 (local_kib): zero (none) or log-uniform from 1
+            x = np.exp(rng.uniform(0.0, math.log(p.high), n)) * (rng.random(n) >= 0.125)
+        elif p.log:
             x = np.exp(rng.uniform(math.log(p.low), math.log(p.high), n))
         else:
             x = rng.uniform(p.low, p.high, n)

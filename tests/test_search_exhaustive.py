@@ -9,6 +9,7 @@ import pytest
 
 from dse.errors import UserError
 from dse.hardware import space
+from dse.hardware.designs import grid as design_grid
 from dse.model.api import evaluate_columns
 from dse.search.exhaustive import run_exhaustive
 from dse.search.spec import load_study
@@ -86,7 +87,7 @@ def test_exhaustive_front_is_brute_force_front(tiny):
     cols = [o.column for o in spec.objectives]
 
     # Independent re-evaluation of every design of the grid, in one call.
-    grid = space.grid({**spec.searched, **spec.fixed}, spec.node_nm).to_frame()
+    grid = design_grid({**spec.searched, **spec.fixed}, spec.node_nm).to_frame()
     rep = grid.loc[grid.index.repeat(3)].reset_index(drop=True)
     batch = np.tile([1, 2, 4], len(grid))
     columns = {k: rep[k].to_numpy() for k in space.PARAMETER_NAMES if k != "batch"}

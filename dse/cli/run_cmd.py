@@ -128,7 +128,9 @@ def run_one(path: Path, args) -> dict:
         summary = {**(result.summary or {}), **extra}
     else:
         try:
-            summary = write_tables(result.study, result.out_dir, extra, budget_columns(spec))
+            # The vectorized search adds its counters (designs evaluated, seconds per stage).
+            summary = write_tables(result.study, result.out_dir, {**(result.summary or {}), **extra},
+                                   budget_columns(spec))
         except OSError as err:  # full disk, read-only folder: the trials are safe in the storage
             raise UserError(f"results: cannot write the tables in {result.out_dir} ({err.strerror or err}); "
                             "the trials are kept in the storage: rerun to write them") from None

@@ -16,7 +16,7 @@ Unknown tables or keys are errors; every error names its TOML path (``design.sra
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -25,29 +25,15 @@ import pandas as pd
 
 from dse.errors import UserError, key_path
 from dse.hardware import space
-from dse.hardware.space import DRAM_TYPES, LOWERINGS, NOCS, PRECISIONS
+from dse.hardware.grid_order import axis_positions
+from dse.hardware.space import DRAM_TYPES
 from dse.hardware.technology import SUPPORTED_NODES_NM, Technology, _check_node, load_technology
 from dse.user_files import load_user_toml
 
-HZ_PER_GHZ = 1e9
-BYTES_PER_MIB = 2**20
-
-#: field name -> (parameter name, numpy dtype, factor SI/friendly or None, code table or None)
+#: field name -> (parameter name, numpy dtype, factor SI/friendly or None, code table or None),
+#: derived from the parameter declarations (space.PARAMETERS), in their order.
 _FIELDS: dict[str, tuple[str, type, float | None, tuple | None]] = {
-    "cores": ("cores", np.int64, None, None),
-    "rows": ("rows", np.int64, None, None),
-    "cols": ("cols", np.int64, None, None),
-    "clock_hz": ("clock_ghz", np.float64, HZ_PER_GHZ, None),
-    "precision": ("precision", np.int8, None, PRECISIONS),
-    "sram_bytes": ("sram_mb", np.float64, float(BYTES_PER_MIB), None),
-    "dram_type": ("dram_type", np.int8, None, DRAM_TYPES),
-    "dram_channels": ("dram_channels", np.int64, None, None),
-    "noc": ("noc", np.int8, None, NOCS),
-    "noc_width_bits": ("noc_width_bits", np.int64, None, None),
-    "batch": ("batch", np.int64, None, None),
-    "winograd": ("winograd", np.bool_, None, None),
-    "lowering": ("lowering", np.int8, None, LOWERINGS),
-}
+    p.si_name: (p.name, p.dtype, p.factor, p.codes) for p in space.PARAMETERS}
 _PARAM_TO_FIELD = {v[0]: k for k, v in _FIELDS.items()}
 
 
@@ -57,8 +43,10 @@ class DesignBatch:
 
     ``cores``, ``rows``, ``cols`` (MAC array per core), ``dram_channels``, ``noc_width_bits`` (bits),
     ``batch`` (images): int64. ``clock_hz`` (Hz), ``sram_bytes`` (bytes): float64. ``precision``,
-    ``dram_type``, ``noc``, ``lowering``: int8 codes into :data:`PRECISIONS`, :data:`DRAM_TYPES`,
-    :data:`NOCS`, :data:`LOWERINGS`. ``winograd``: bool. ``node_nm``: process node (nm), one per
+    ``dram_type``, ``noc``, ``lowering``, ``dataflow``: int8 codes into the parameters' choices
+    (:data:`space.PRECISIONS`, ...). ``winograd``: bool. ``local_bytes`` (bytes of local buffer
+    per core): float64; ``sram_bw_bytes_per_cycle`` (global SRAM bytes per clock): int64.
+    The fields are those of :data:`space.PARAMETERS` (checked at import). ``node_nm``: process node (nm), one per
     batch. Build with the ``from_*`` constructors, which validate; the arrays are read-only.
     """
 
@@ -75,6 +63,9 @@ class DesignBatch:
     batch: np.ndarray
     winograd: np.ndarray
     lowering: np.ndarray
+    dataflow: np.ndarray
+    local_bytes: np.ndarray
+    sram_bw_bytes_per_cycle: np.ndarray
     node_nm: int
 
     # --- constructors ---------------------------------------------------------------------
@@ -182,7 +173,7 @@ class DesignBatch:
             if table is not None:
                 data[param] = np.asarray(table, dtype=object)[a.astype(np.int64)]
             elif factor is not None:
-                data[param] = a / factor
+                data[param] = a // int(factor) if a.dtype.kind == "i" else a / factor
             else:
                 data[param] = a
         data["node_nm"] = np.full(len(self), self.node_nm, dtype=np.int64)
@@ -194,6 +185,10 @@ class DesignBatch:
         frame = self.to_frame().drop(columns="node_nm")
         return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
                 for row in frame.to_dict(orient="records")]
+
+
+if tuple(f.name for f in fields(DesignBatch))[:-1] != tuple(_FIELDS):  # node_nm comes last
+    raise RuntimeError("DesignBatch fields differ from the parameter declarations (space.PARAMETERS)")
 
 
 def _convert(col, n, fname, form, p, dtype, factor, table, prefix) -> np.ndarray:
@@ -226,8 +221,11 @@ def _convert(col, n, fname, form, p, dtype, factor, table, prefix) -> np.ndarray
         return arr.astype(bool)
     if arr.dtype.kind not in "iuf":
         bad = next((x for x in arr.flat if isinstance(x, (bool, np.bool_))
-                    or not isinstance(x, (int, float, np.integer, np.floating))), arr.flat[0])
-        raise UserError(f"{field}: {bad!r} is not a number (allowed: {p.describe_domain()})")
+                    or not isinstance(x, (int, float, np.integer, np.floating))), None)
+        if bad is None:  # numbers held as objects (e.g. a categorical sampler's choices)
+            arr = arr.astype(np.float64)
+        else:
+            raise UserError(f"{field}: {bad!r} is not a number (allowed: {p.describe_domain()})")
     vals = arr.astype(np.float64)
     friendly = vals / factor if (factor is not None and form == "si") else vals
     bad = np.flatnonzero(~np.isfinite(friendly))
@@ -290,3 +288,25 @@ def load_design_file(path: str | Path) -> tuple[DesignBatch, Technology]:
     """Read a TOML design file (format in the module docstring) -> (DesignBatch of 1, Technology)."""
     doc, _ = load_user_toml(Path(path), what="design file")
     return parse_design_mapping(doc)
+
+
+def grid(domains: Mapping[str, Any] | None, node_nm: int, *,
+         max_designs: int = space.MAX_GRID_DESIGNS) -> DesignBatch:
+    """The cartesian product of the domains (see :mod:`dse.hardware.space`) as a DesignBatch
+    (vectorized, no loop per design).
+
+    Order: row-major over :data:`space.PARAMETERS` (the last parameter varies fastest). Designs
+    whose ``dram_channels`` is not allowed for their ``dram_type`` are dropped. More than
+    ``max_designs`` designs raise UserError (restrict the domains or sample).
+    """
+    size = space.grid_size(domains)
+    if size > max_designs:
+        raise UserError(f"space: the grid has {size} designs, more than {max_designs}; restrict the domains")
+    doms = space.resolve_domains(domains)
+    axes = {name: space.grid_codes(name, space.domain_values(d)) for name, d in doms.items()}
+    sizes = [len(v) for v in axes.values()]
+    positions = axis_positions(np.arange(int(np.prod(sizes)), dtype=np.int64), sizes)
+    cols = {name: vals[pos] for (name, vals), pos in zip(axes.items(), positions)}
+    keep = space.channels_allowed(cols["dram_type"].astype(np.int64), cols["dram_channels"])
+    cols = {k: v[keep] for k, v in cols.items()}
+    return DesignBatch.from_columns(cols, node_nm)

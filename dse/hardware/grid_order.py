@@ -1,6 +1,6 @@
 """The one order of every grid of designs: row-major over its axes, the last axis varying fastest.
 
-:func:`dse.hardware.space.grid` (the grid as one DesignBatch) and the exhaustive sweep (chunks of
+:func:`dse.hardware.designs.grid` (the grid as one DesignBatch) and the exhaustive sweep (chunks of
 flat indices, :mod:`dse.search.exhaustive`) both decode flat indices with :func:`axis_positions`,
 so design ``i`` is the same design in both.
 """

@@ -6,14 +6,25 @@ design's code arrays; there is no Python loop over designs.
 
 Area model (mm^2)
     area_mac      = cores * rows * cols * mac_area[precision] * pe_area_overhead_factor
-    area_sram     = sram_MiB * sram_area_per_mib
+    area_sram     = sram_MiB * sram_area_per_mib * macro_factor(bank size)
+    area_local    = cores * local_MiB * sram_area_per_mib * macro_factor(local macro size)
     area_dram_phy = dram_channels * (phy_area[type] + controller_area[type])
     area_noc      = links + routers (see below)
     area_overhead = (sum of the above) * f / (1 - f),   f = area_overhead_fraction (of the die)
-    area          = sum of all five
+    area          = sum of all six
 
-SRAM: banks = ceil(sram / sram_max_bank_size); bandwidth = banks * port width * clock; read energy
-per byte = E_ref * (bank size / ref bank size) ^ sram_size_exponent; write = read * ratio.
+Global SRAM: capacity (``sram_mb``) and bandwidth (``sram_bw_bytes_per_cycle``) are chosen
+independently. ports = ceil(bandwidth / sram_bank_port_width); banks = max(ports,
+ceil(sram / sram_max_bank_size)); bank size = sram / banks; bandwidth = bytes per cycle * clock.
+Read energy per byte = E_ref * (bank size / ref bank size) ^ sram_size_exponent (CACTI: larger
+banks cost more per access); write = read * ratio. Many small banks cost area: a macro's periphery
+(decoders, sense amplifiers, I/O) is a share ``p = sram_periphery_fraction`` of a
+``sram_max_bank_size`` macro and grows as the square root of the macro's capacity, so
+
+    macro_factor(C) = (1 - p) + p * sqrt(sram_max_bank_size / C)     (1 for full-size macros)
+
+Local buffers: ``local_kib`` per core, macros of at most ``sram_max_bank_size``, the same density,
+energy trend and leakage; their bandwidth is sized to feed the array (no time term).
 
 DRAM: sustained bandwidth = channels * peak per channel * efficiency; energy per byte = 8 * energy
 per bit (device + I/O, see the ``dram_*_phy_energy_included`` rows).
@@ -44,7 +55,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from dse.hardware.designs import BYTES_PER_MIB, DesignBatch
+from dse.hardware.designs import DesignBatch
+from dse.hardware.space import BYTES_PER_MIB
 from dse.hardware.space import DRAM_TYPES, NOCS, PRECISIONS
 from dse.hardware.technology import BITS_PER_BYTE, Technology
 
@@ -66,8 +78,11 @@ class HardwareArrays:
     peak_macs_per_s: np.ndarray
     bytes_per_element: np.ndarray       # 1 (int8), 2 (int16, fp16, bf16), 4 (fp32)
     sram_bytes: np.ndarray
-    sram_banks: np.ndarray              # number of SRAM banks
-    sram_bw_bytes_per_s: np.ndarray
+    sram_banks: np.ndarray              # number of SRAM banks (macros)
+    sram_bw_bytes_per_s: np.ndarray     # the design's bytes per cycle x clock
+    local_bytes: np.ndarray             # local buffer per core
+    e_local_read_j_per_byte: np.ndarray
+    e_local_write_j_per_byte: np.ndarray
     dram_bw_bytes_per_s: np.ndarray     # sustained
     dram_peak_bw_bytes_per_s: np.ndarray
     noc_bw_bytes_per_s: np.ndarray
@@ -83,6 +98,7 @@ class HardwareArrays:
     array_efficiency: np.ndarray        # global calibration: sustained / ideal mapped MAC cycles
     area_mac_mm2: np.ndarray
     area_sram_mm2: np.ndarray
+    area_local_mm2: np.ndarray
     area_dram_phy_mm2: np.ndarray
     area_noc_mm2: np.ndarray
     area_overhead_mm2: np.ndarray
@@ -119,17 +135,26 @@ def derive(designs: DesignBatch, tech: Technology) -> HardwareArrays:
     e_mac = _table(tech, "mac_energy_{}", PRECISIONS)[prec] * tech.value("mac_energy_calibration")
     area_mac = pes * _table(tech, "mac_area_{}", PRECISIONS)[prec] * tech.value("pe_area_overhead_factor")
 
-    # SRAM
+    # global SRAM: capacity and bandwidth independent
     sram = d.sram_bytes.astype(np.float64)
-    banks = np.ceil(sram / tech.value("sram_max_bank_size"))
+    max_bank = tech.value("sram_max_bank_size")
+    bw_per_cycle = d.sram_bw_bytes_per_cycle.astype(np.float64)
+    ports = np.ceil(bw_per_cycle / tech.value("sram_bank_port_width"))
+    banks = np.maximum(ports, np.ceil(sram / max_bank))
     bank_bytes = sram / banks
-    sram_bw = banks * tech.value("sram_bank_port_width") * clock
-    e_sram_read = tech.value("sram_read_energy_ref_bank") * (
-        bank_bytes / tech.value("sram_ref_bank_size")) ** tech.value("sram_size_exponent")
+    sram_bw = bw_per_cycle * clock
+    e_sram_read = _read_energy_per_byte(tech, bank_bytes)
     e_sram_write = e_sram_read * tech.value("sram_write_to_read_ratio")
     sram_mib = sram / BYTES_PER_MIB
-    area_sram = sram_mib * tech.value("sram_area_per_mib")
-    static_w = sram_mib * tech.value("sram_leakage_per_mib")
+    area_sram = sram_mib * tech.value("sram_area_per_mib") * _macro_factor(tech, bank_bytes)
+    # local buffers: one per core, in macros of at most max_bank
+    local = d.local_bytes.astype(np.float64)
+    local_macro = np.minimum(local, max_bank)
+    e_local_read = np.where(local > 0, _read_energy_per_byte(tech, np.maximum(local_macro, 1.0)), 0.0)
+    e_local_write = e_local_read * tech.value("sram_write_to_read_ratio")
+    local_mib = d.cores * local / BYTES_PER_MIB
+    area_local = local_mib * tech.value("sram_area_per_mib") * _macro_factor(tech, np.maximum(local_macro, 1.0))
+    static_w = (sram_mib + local_mib) * tech.value("sram_leakage_per_mib")
 
     # DRAM
     ch = d.dram_channels.astype(np.float64)
@@ -140,24 +165,37 @@ def derive(designs: DesignBatch, tech: Technology) -> HardwareArrays:
                      + _table(tech, "dram_{}_controller_area", DRAM_TYPES)[dram])
 
     # interconnect
-    noc_bw, e_noc, area_noc = _interconnect(d, tech, area_mac + area_sram, ch)
+    noc_bw, e_noc, area_noc = _interconnect(d, tech, area_mac + area_sram + area_local, ch)
 
     f = tech.value("area_overhead_fraction")
-    core_area = area_mac + area_sram + area_phy + area_noc
+    core_area = area_mac + area_sram + area_local + area_phy + area_noc
     area_over = core_area * f / (1.0 - f)
     return HardwareArrays(
         macs_per_cycle=macs_per_cycle, clock_hz=clock, peak_macs_per_s=macs_per_cycle * clock,
         bytes_per_element=bpe, sram_bytes=sram, sram_banks=banks, sram_bw_bytes_per_s=sram_bw,
+        local_bytes=local, e_local_read_j_per_byte=e_local_read, e_local_write_j_per_byte=e_local_write,
         dram_bw_bytes_per_s=dram_bw, dram_peak_bw_bytes_per_s=dram_peak, noc_bw_bytes_per_s=noc_bw,
         e_mac_j=e_mac, e_sram_read_j_per_byte=e_sram_read, e_sram_write_j_per_byte=e_sram_write,
         e_dram_j_per_byte=e_dram, e_noc_j_per_byte=e_noc, static_power_w=static_w,
         logic_leakage_fraction=full("logic_leakage_fraction"), layer_overhead_s=full("layer_overhead_s"),
         weight_buffer_fraction=full("weight_buffer_fraction"),
         array_efficiency=full("mac_array_efficiency"),
-        area_mac_mm2=area_mac, area_sram_mm2=area_sram, area_dram_phy_mm2=area_phy,
+        area_mac_mm2=area_mac, area_sram_mm2=area_sram, area_local_mm2=area_local, area_dram_phy_mm2=area_phy,
         area_noc_mm2=area_noc, area_overhead_mm2=area_over, area_mm2=core_area + area_over,
         power_density_limit_w_per_mm2=full("power_density_limit"),
     )
+
+
+def _read_energy_per_byte(tech: Technology, bank_bytes: np.ndarray) -> np.ndarray:
+    """SRAM read energy (J/byte) of banks of ``bank_bytes``, the CACTI capacity trend."""
+    return tech.value("sram_read_energy_ref_bank") * (
+        bank_bytes / tech.value("sram_ref_bank_size")) ** tech.value("sram_size_exponent")
+
+
+def _macro_factor(tech: Technology, macro_bytes: np.ndarray) -> np.ndarray:
+    """Area per byte of macros of ``macro_bytes`` relative to full-size macros (>= 1)."""
+    p = tech.value("sram_periphery_fraction")
+    return (1.0 - p) + p * np.sqrt(tech.value("sram_max_bank_size") / macro_bytes)
 
 
 def _interconnect(d: DesignBatch, tech: Technology, area_tiles_mm2: np.ndarray, channels: np.ndarray):
@@ -188,7 +226,7 @@ def _interconnect(d: DesignBatch, tech: Technology, area_tiles_mm2: np.ndarray, 
     return bw, e_byte, link_area + router_area
 
 
-AREA_COMPONENTS = (("mac", "area_mac_mm2"), ("sram", "area_sram_mm2"), ("dram_phy", "area_dram_phy_mm2"),
+AREA_COMPONENTS = (("mac", "area_mac_mm2"), ("sram", "area_sram_mm2"), ("local", "area_local_mm2"), ("dram_phy", "area_dram_phy_mm2"),
                    ("noc", "area_noc_mm2"), ("overhead", "area_overhead_mm2"))
 
 

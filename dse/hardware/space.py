@@ -2,6 +2,8 @@
 
 :data:`PARAMETERS` drives validation of design and study files, Optuna distributions and grids.
 Values here are in friendly units (GHz, MiB); :class:`dse.hardware.designs.DesignBatch` holds SI.
+Each parameter also declares its SI field (name, numpy dtype, factor SI/friendly; categorical
+codes index its ``choices``), from which ``DesignBatch`` derives its columns.
 
 Domains. A *domain* restricts a parameter for a study; :func:`make_domain` accepts
 - numeric parameters: ``[low, high]`` (a range), ``{low=, high=, step=}``, ``{values=[...]}``
@@ -11,9 +13,10 @@ A domain must lie inside the parameter's default domain (which is also its valid
 Parameters missing from a ``domains`` mapping are fixed at their default value.
 
 Grids (:func:`grid`): ``int`` ranges step by ``step`` (default 1); ``log_int`` ranges take
-``low * 2**i`` up to ``high``; linear ``float`` ranges step by ``step`` (clock: 0.1 GHz), log
+``low * 2**i`` up to ``high`` (a range from 0, e.g. ``local_kib``, takes 0 and then 1, 2, 4, ...); linear ``float`` ranges step by ``step`` (clock: 0.1 GHz), log
 ``float`` ranges (sram_mb) take ``low * 2**i`` up to ``high``; explicit value lists are used as
 given. Combinations whose ``dram_channels`` is not allowed for their ``dram_type`` are dropped.
+The grid builder itself is :func:`dse.hardware.designs.grid` (it returns a ``DesignBatch``).
 """
 
 from __future__ import annotations
@@ -33,10 +36,15 @@ PRECISIONS = ("int8", "int16", "fp16", "bf16", "fp32")
 DRAM_TYPES = tuple(dram_channel_table()["dram_type"])  # LPDDR4 ... HBM3E (catalog order)
 NOCS = ("bus", "ring", "mesh", "crossbar")
 LOWERINGS = ("im2col", "channel")
+DATAFLOWS = ("ws", "os", "is")
 
 KINDS = ("int", "log_int", "float", "categorical", "bool")
 
-#: Largest grid :func:`grid` builds (designs); beyond it, restrict the domains or sample.
+HZ_PER_GHZ = 1e9
+BYTES_PER_MIB = 2**20
+BYTES_PER_KIB = 2**10
+
+#: Largest grid :func:`dse.hardware.designs.grid` builds (designs); beyond it, restrict the domains or sample.
 MAX_GRID_DESIGNS = 10_000_000
 
 
@@ -47,6 +55,9 @@ class Parameter:
     ``kind``: int, log_int, float, categorical or bool. ``low``/``high``: default domain bounds
     (numeric kinds, in ``unit``), also the validity range. ``choices``: categorical values.
     ``step``: grid step (int/float); ``log``: sample and grid on a log scale.
+    ``field``: name of the SI column in ``DesignBatch`` (default: ``name``); ``factor``: SI value
+    per friendly unit (None: same unit); ``dtype``: numpy dtype of the column (categoricals hold
+    int8 codes into ``choices``).
     """
 
     name: str
@@ -60,6 +71,24 @@ class Parameter:
     log: bool = False
     help: str = ""
     grid_only: bool = False  # samplers draw only grid points (noc_width_bits: powers of two)
+    field: str = ""
+    factor: float | None = None
+
+    @property
+    def si_name(self) -> str:
+        """Name of the SI column in ``DesignBatch``."""
+        return self.field or self.name
+
+    @property
+    def dtype(self) -> type:
+        """numpy dtype of the SI column."""
+        return {"int": np.int64, "log_int": np.int64, "float": np.float64,
+                "categorical": np.int8, "bool": np.bool_}[self.kind]
+
+    @property
+    def codes(self) -> tuple | None:
+        """Code table of a categorical parameter (codes are indices), else None."""
+        return self.choices if self.kind == "categorical" else None
 
     @property
     def numeric(self) -> bool:
@@ -76,10 +105,12 @@ PARAMETERS: tuple[Parameter, ...] = (
               help="compute cores (tiles), each with its own MAC array; SMs for a GPU"),
     Parameter("rows", "MACs", "log_int", 32, 4, 256, log=True, help="MAC array rows per core"),
     Parameter("cols", "MACs", "log_int", 32, 4, 256, log=True, help="MAC array columns per core"),
-    Parameter("clock_ghz", "GHz", "float", 1.0, 0.2, 2.5, step=0.1, help="core clock"),
+    Parameter("clock_ghz", "GHz", "float", 1.0, 0.2, 2.5, step=0.1, help="core clock",
+              field="clock_hz", factor=HZ_PER_GHZ),
     Parameter("precision", "", "categorical", "int8", choices=PRECISIONS, help="MAC and data precision"),
     Parameter("sram_mb", "MiB", "float", 8.0, 0.25, 256.0, log=True,
-              help="total on-chip SRAM (MiB = 2^20 bytes), unified for weights and activations"),
+              help="total on-chip SRAM (MiB = 2^20 bytes), unified for weights and activations",
+              field="sram_bytes", factor=float(BYTES_PER_MIB)),
     Parameter("dram_type", "", "categorical", "LPDDR4X", choices=DRAM_TYPES, help="off-chip DRAM type"),
     Parameter("dram_channels", "channels", "int", 2, 1, 16, step=1,
               help="DRAM channels (x32 LPDDR/GDDR, 64-bit DDR) or HBM stacks; allowed counts depend on dram_type"),
@@ -91,6 +122,14 @@ PARAMETERS: tuple[Parameter, ...] = (
               help="Winograd F(2x2,3x3) for 3x3 stride-1 convolutions"),
     Parameter("lowering", "", "categorical", "im2col", choices=LOWERINGS,
               help="how convolutions map onto the array: im2col (K*K*C reduction) or channel (C reduction)"),
+    Parameter("dataflow", "", "categorical", "ws", choices=DATAFLOWS,
+              help="what stays in the array: ws weights (reduction x out channels), os outputs "
+                   "(pixels x out channels), is inputs (reduction x pixels)"),
+    Parameter("local_kib", "KiB", "log_int", 0, 0, 4096, log=True,
+              help="local buffer per core (KiB = 2^10 bytes) holding the tiles the array reuses; 0: none",
+              field="local_bytes", factor=float(BYTES_PER_KIB)),
+    Parameter("sram_bw_bytes_per_cycle", "bytes/cycle", "log_int", 512, 16, 16384, log=True,
+              help="global SRAM bandwidth (bytes per core clock cycle, all banks), independent of sram_mb"),
 )
 
 _BY_NAME = {p.name: p for p in PARAMETERS}
@@ -332,6 +371,8 @@ def optuna_distributions(domains: Mapping[str, Any] | None) -> dict[str, od.Base
             step = int(d.step or 1)
             high = d.low + (d.high - d.low) // step * step
             out[name] = od.IntDistribution(int(d.low), int(high), step=step)
+        elif p.kind == "log_int" and d.low == 0:  # a log scale cannot hold 0: the grid's points
+            out[name] = od.CategoricalDistribution([int(v) for v in domain_values(d)])
         elif p.kind == "log_int":
             out[name] = od.IntDistribution(int(d.low), int(d.high), log=True)
         elif d.log:
@@ -353,6 +394,9 @@ def domain_values(domain: Domain) -> np.ndarray:
         return np.array(domain.values, dtype=object if p.kind == "categorical" else None)
     if p.kind == "int":
         return np.arange(int(domain.low), int(domain.high) + 1, int(domain.step or 1), dtype=np.int64)
+    if p.kind == "log_int" and domain.low == 0:
+        ones = domain_values(Domain(domain.name, 1, domain.high)) if domain.high >= 1 else []
+        return np.concatenate([[0], ones]).astype(np.int64)
     if p.kind == "log_int" or domain.log:
         n = int(math.floor(math.log2(domain.high / domain.low) + 1e-9)) + 1
         vals = domain.low * 2.0 ** np.arange(n)
@@ -366,7 +410,9 @@ def domain_values(domain: Domain) -> np.ndarray:
     return np.round(domain.low + step * np.arange(n), 9)
 
 
-def _codes(name: str, values: np.ndarray) -> np.ndarray:
+def grid_codes(name: str, values: np.ndarray) -> np.ndarray:
+    """Grid values of parameter ``name`` as stored in a DesignBatch column (int8 codes for
+    categoricals, the values otherwise)."""
     p = _BY_NAME[name]
     if p.kind == "categorical":
         return np.array([p.choices.index(v) for v in values], dtype=np.int8)
@@ -380,32 +426,7 @@ def grid_size(domains: Mapping[str, Any] | None) -> int:
     for name, d in doms.items():
         if name not in ("dram_type", "dram_channels"):
             n *= len(domain_values(d))
-    types = _codes("dram_type", domain_values(doms["dram_type"])).astype(np.int64)
+    types = grid_codes("dram_type", domain_values(doms["dram_type"])).astype(np.int64)
     chans = domain_values(doms["dram_channels"]).astype(np.int64)
     ok = channels_allowed(np.repeat(types, len(chans)), np.tile(chans, len(types)))
     return n * int(ok.sum())
-
-
-def grid(domains: Mapping[str, Any] | None, node_nm: int, *, max_designs: int = MAX_GRID_DESIGNS):
-    """The cartesian product of the domains as a DesignBatch (vectorized, no loop per design).
-
-    Order: row-major over :data:`PARAMETERS` (the last parameter varies fastest). Designs whose
-    ``dram_channels`` is not allowed for their ``dram_type`` are dropped. More than ``max_designs``
-    designs raise UserError (restrict the domains or sample).
-    """
-    from dse.hardware.designs import DesignBatch
-
-    size = grid_size(domains)
-    if size > max_designs:
-        raise UserError(f"space: the grid has {size} designs, more than {max_designs}; restrict the domains")
-    doms = resolve_domains(domains)
-    axes = {name: _codes(name, domain_values(d)) for name, d in doms.items()}
-    total = int(np.prod([len(v) for v in axes.values()]))
-    flat = np.arange(total, dtype=np.int64)
-    cols, stride = {}, total
-    for name, vals in axes.items():  # one column at a time: (flat // stride) % n
-        stride //= len(vals)
-        cols[name] = vals[(flat // stride) % len(vals)]
-    keep = channels_allowed(cols["dram_type"].astype(np.int64), cols["dram_channels"])
-    cols = {k: v[keep] for k, v in cols.items()}
-    return DesignBatch.from_columns(cols, node_nm)

@@ -30,6 +30,7 @@ def design_metrics(hw: HardwareArrays, designs: DesignBatch) -> dict[str, np.nda
     peak TOPS (2 ops/MAC), the DRAM channel count evaluated."""
     out = {
         "area_mm2": hw.area_mm2, "area_mac_mm2": hw.area_mac_mm2, "area_sram_mm2": hw.area_sram_mm2,
+        "area_local_mm2": hw.area_local_mm2,
         "area_dram_phy_mm2": hw.area_dram_phy_mm2, "area_noc_mm2": hw.area_noc_mm2,
         "area_overhead_mm2": hw.area_overhead_mm2, "static_power_w": hw.static_power_w,
         "peak_tops": OPS_PER_MAC * hw.peak_macs_per_s / TERA,
@@ -139,6 +140,7 @@ def per_layer_frame(table: LayerTable, m: NetworkMetrics) -> pd.DataFrame:
         "op": np.tile(table.to_frame()["op"].to_numpy(), d),
         "macs": np.tile(table.macs, d),
         "cycles": lay["cycles"].ravel(),
+        "compute_cycles": lay["compute_cycles"].ravel(),
         "time_s": lay["time_s"].ravel(),
         "compute_s": lay["compute_s"].ravel(),
         "sram_s": lay["sram_s"].ravel(),

@@ -10,7 +10,7 @@ become (1, L) rows. All quantities are SI: seconds, bytes, joules, watts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 
 import numpy as np
@@ -19,13 +19,15 @@ from dse.hardware.designs import DesignBatch
 from dse.hardware.physical import HardwareArrays
 from dse.hardware.space import LOWERINGS
 from dse.model.constants import model_constants
+from dse.model.mapping import OS, WS, map_layers
 from dse.workloads.layers import OP_CODE, LayerTable
 
 #: Names of the per-layer bounds, in the order of the codes stored in ``bound``.
 BOUNDS = ("compute", "sram", "interconnect", "dram", "overhead")
 
-#: Designs per chunk: (CHUNK, L) float64 temporaries stay within a few hundred KB.
-CHUNK_DESIGNS = 512
+#: Designs per chunk: (CHUNK, L) float64 temporaries of ~200 KB stay in cache (256 measured
+#: fastest, 512 half as fast on a 2-core machine: scripts/bench_evaluator.py).
+CHUNK_DESIGNS = 256
 OPS_PER_MAC = 2.0  # TOPS convention: a multiply-accumulate counts as two operations
 TERA = 1e12
 
@@ -51,10 +53,19 @@ class LayerGeometry:
     out_elems: np.ndarray
     io_elems: np.ndarray  # in + out (non-MAC layers' vector work)
     in_slot_elems: np.ndarray  # (K, L)
+    spill_tensor: np.ndarray  # (E,) tensor of each (layer, tensor) DRAM term, sorted by layer
+    spill_elems: np.ndarray  # (E,) elements per image of that term
+    spill_starts: np.ndarray  # (L,) first term of each layer
+    mac_weight: np.ndarray  # (L,) 1.0 for MAC layers, 0.0 otherwise (sums over MAC layers as a dot)
+    wino_idx: np.ndarray  # (W,) layers Winograd can run
+    vector_idx: np.ndarray  # (V,) non-MAC layers
     fused_idx: np.ndarray  # (F,) layers fused into the layer before them
     t_need: np.ndarray  # (1, T) per-image SRAM elements to keep each tensor on chip
     t_spill_factor: np.ndarray  # (1, T) elements moved per image if it spills: (1 + readers) x size
+    t_size: np.ndarray  # (1, T) elements per image
     t_weight_life: np.ndarray  # (1, T) weight elements of the layers of its life
+    alive_tensor: np.ndarray  # (A,) tensors alive at each layer, listed layer by layer
+    alive_starts: np.ndarray  # (L,) first entry of each layer in alive_tensor
     t_first: np.ndarray  # (T,) first layer of each tensor's life
     t_last: np.ndarray  # (T,) last layer of each tensor's life
     out_tensor: np.ndarray  # (L,)
@@ -90,6 +101,10 @@ def layer_geometry(table: LayerTable) -> LayerGeometry:
         out_elems=f(table.out_elems),
         io_elems=f(table.in_elems + table.out_elems),
         in_slot_elems=np.asarray(table.in_slot_elems, dtype=np.float64).T.copy(),
+        **_spill_terms(table),
+        mac_weight=is_mac.astype(np.float64),
+        wino_idx=np.flatnonzero(table.winograd_ok),
+        vector_idx=np.flatnonzero(~is_mac),
         fused_idx=np.flatnonzero(table.fused_into_prev),
         **_tensor_geometry(table),
         max_layer_weight_elems=float(table.weight_elems.max()),
@@ -98,6 +113,29 @@ def layer_geometry(table: LayerTable) -> LayerGeometry:
         total_macs=float(table.macs.sum()),
         winograd_macs=float(table.macs[table.winograd_ok].sum()),
     )
+
+
+def _spill_terms(table: LayerTable) -> dict:
+    """What layer l moves to or from DRAM per image when a tensor spills, as a flat list sorted by
+    layer: ``spill_tensor`` (E,) tensors (its output and each input it reads), ``spill_elems`` (E,)
+    elements, ``spill_starts`` (L,) first entry of each layer (every layer has its output).
+    Spilled elements per layer = np.add.reduceat(spill[:, spill_tensor] * spill_elems,
+    spill_starts, axis=1): a gather and a segmented sum, no matrix product (BLAS threads)."""
+    n_layers = len(table.op)
+    slots = np.asarray(table.in_slot_tensor)
+    elems = np.asarray(table.in_slot_elems, dtype=np.float64)
+    layer = [np.arange(n_layers)]
+    tensor = [np.asarray(table.out_tensor)]
+    size = [table.out_elems.astype(np.float64)]
+    for k in range(slots.shape[1]):
+        used = np.flatnonzero(slots[:, k] >= 0)
+        layer.append(used)
+        tensor.append(slots[used, k])
+        size.append(elems[used, k])
+    layer_all = np.concatenate(layer)
+    order = np.argsort(layer_all, kind="stable")
+    return dict(spill_tensor=np.concatenate(tensor)[order], spill_elems=np.concatenate(size)[order],
+                spill_starts=np.searchsorted(layer_all[order], np.arange(n_layers)))
 
 
 def _tensor_geometry(table: LayerTable) -> dict:
@@ -113,9 +151,18 @@ def _tensor_geometry(table: LayerTable) -> dict:
     life_w = cum_w[t_last + 1] - cum_w[t_first]
     pad = lambda a, v: np.concatenate([a, [v]])[None, :]  # noqa: E731
     dummy = len(size)
+    # (tensor, layer) pairs of every tensor's life, by layer; each layer has its output alive
+    life = (t_last - t_first + 1).astype(np.int64)
+    alive_tensor = np.repeat(np.arange(len(size)), life)
+    alive_layer = np.repeat(t_first.astype(np.int64), life) + (
+        np.arange(life.sum()) - np.repeat(np.cumsum(life) - life, life))
+    by_layer = np.argsort(alive_layer, kind="stable")
     return dict(
+        alive_tensor=alive_tensor[by_layer],
+        alive_starts=np.searchsorted(alive_layer[by_layer], np.arange(len(table.op))),
         t_need=pad(table.tensor_need_elems, 0.0),
         t_spill_factor=pad(factor, 0.0),
+        t_size=pad(size, 1.0),
         t_weight_life=pad(life_w, 0.0),
         t_first=np.concatenate([t_first, [0]]),
         t_last=np.concatenate([t_last, [-1]]),
@@ -153,29 +200,33 @@ def _ceil_div(a, b):
     return np.ceil(a / b)
 
 
-def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: slice, consts: dict,
-                    want_layers: bool) -> dict:
+def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: slice, kind: tuple,
+                    consts: dict, want_layers: bool) -> dict:
+    """Metrics of the designs ``sl`` of ``d``, which share ``kind`` = (dataflow code, im2col
+    lowering, has a local buffer): see :func:`_chunk_kind`."""
+    dataflow, im2col, any_local = kind
     col = lambda a: np.asarray(a[sl], dtype=np.float64)[:, None]  # noqa: E731
     cores, rows, cols = col(d.cores), col(d.rows), col(d.cols)
     batch = col(d.batch)
-    im2col = (d.lowering[sl] == _IM2COL)[:, None]
     wino_on = d.winograd[sl][:, None]
     rate = col(hw.macs_per_cycle) / (cores * rows * cols)  # precision rate factor (1 = full rate)
 
-    # --- compute: spatial mapping on cores x rows x cols (docs/model.md, "Compute") ---------
-    red = np.where(im2col, g.red_im2col, g.red_channel)
-    kloops = np.where(im2col, 1.0, g.kernel_loops)
-    tiles = g.groups * kloops * _ceil_div(red, rows) * _ceil_div(g.cout_g, cols)
+    # --- compute: fold-exact systolic mapping (dse/model/mapping.py, docs/model.md "Compute") --
+    red = g.red_im2col if im2col else g.red_channel
+    kloops = 1.0 if im2col else g.kernel_loops
     vectors = g.pixels * batch
-    fill = rows + cols
-    cyc_split_pixels = tiles * (_ceil_div(vectors, cores) + fill)
-    cyc_split_tiles = _ceil_div(tiles, cores) * (vectors + fill)
-    split_pixels = cyc_split_pixels <= cyc_split_tiles
-    cyc = np.minimum(cyc_split_pixels, cyc_split_tiles)
-    wino = wino_on & g.winograd_ok
-    wino_div = np.where(wino, consts["winograd_f2x2_3x3_mac_reduction"], 1.0)
-    vec_cycles = _ceil_div(g.io_elems * batch, cores * cols * consts["vector_lanes_per_array_column"])
-    cycles = np.where(g.is_mac, cyc / (wino_div * rate * col(hw.array_efficiency)), vec_cycles)
+    m = map_layers(dataflow, rows, cols, cores, red, kloops, g.cout_g, g.groups, vectors)
+    array_cycles = m.cycles / rate
+    wino_div_on = np.where(wino_on, consts["winograd_f2x2_3x3_mac_reduction"], 1.0)  # (D, 1)
+    if g.wino_idx.size and wino_on.any():
+        array_cycles[:, g.wino_idx] /= wino_div_on
+    cycles = array_cycles / col(hw.array_efficiency)
+    if g.vector_idx.size:  # non-MAC layers run on the vector lanes, no calibration factor
+        v = g.vector_idx
+        vec_cycles = _ceil_div(g.io_elems[:, v] * batch,
+                               cores * cols * consts["vector_lanes_per_array_column"])
+        array_cycles[:, v] = vec_cycles
+        cycles[:, v] = vec_cycles
     compute_s = cycles / col(hw.clock_hz)
 
     # --- memory: residency, spills, weight streaming (docs/model.md, "Memory") --------------
@@ -196,20 +247,18 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
     fits = b_fit >= batch
     n_sub = _ceil_div(batch, np.maximum(b_fit, 1.0))
     cost_sub = np.where(resident, 0.0, (n_sub - 1.0) * g.t_weight_life * bpe)
-    cost_spill = g.t_spill_factor * batch_bytes
+    # A tensor that does not fit spills only the part that overflows the activation SRAM (the
+    # rest of its rows stay on chip), at most all of it.
+    overflow = g.t_need * batch_bytes - sram_act
+    spill_part = np.clip(overflow / (g.t_size * batch_bytes), 0.0, 1.0)
+    cost_spill = spill_part * g.t_spill_factor * batch_bytes
     sub = ~fits & (b_fit >= 1.0) & (cost_sub < cost_spill)
-    spill = (~fits & ~sub).astype(np.float64)
-    spill_elems = spill[:, g.out_tensor] * g.out_elems
-    for k in range(g.in_slot_tensor.shape[0]):
-        spill_elems = spill_elems + spill[:, g.in_slot_tensor[k]] * g.in_slot_elems[k]
-    layer_passes = 1.0
-    sub_t = np.flatnonzero(sub.any(axis=0))
-    if sub_t.size:  # each layer runs in as many sub-batches as the tensors alive across it need
-        n_sub_t = np.where(sub[:, sub_t], n_sub[:, sub_t], 1.0)
-        layer_passes = np.ones_like(compute_s)
-        for j, t in enumerate(sub_t):  # few tensors: a loop over them, never over designs
-            lo, hi = g.t_first[t], g.t_last[t] + 1
-            np.maximum(layer_passes[:, lo:hi], n_sub_t[:, j:j + 1], out=layer_passes[:, lo:hi])
+    spill = np.where(fits | sub, 0.0, spill_part)
+    spill_elems = np.add.reduceat(spill[:, g.spill_tensor] * g.spill_elems, g.spill_starts, axis=1)
+    layer_passes: float | np.ndarray = 1.0
+    if sub.any():  # each layer runs in as many sub-batches as the tensors alive across it need
+        passes = np.where(sub, n_sub, 1.0)
+        layer_passes = np.maximum.reduceat(passes[:, g.alive_tensor], g.alive_starts, axis=1)
     in_bytes = g.in_elems * batch_bytes
     w_bytes = g.weight_elems * bpe
     # A layer whose weights exceed the weight buffer is tiled: either weight chunks with the
@@ -220,46 +269,94 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
     w_dram = np.where(resident, 0.0, w_bytes * layer_passes + w_extra)
     dram = spill_elems * batch_bytes + w_dram
 
-    # --- on-chip traffic: SRAM <-> MAC arrays over the interconnect -------------------------
+    # --- on-chip traffic: global SRAM -> local buffers / arrays (docs/model.md "On-chip") -----
     out_bytes = g.out_elems * batch_bytes
-    weight_loads = np.where(split_pixels, cores, 1.0)
-    col_tiles = _ceil_div(g.cout_g, cols)
-    sram_rd = np.where(g.is_mac, in_bytes * col_tiles * kloops + w_bytes * weight_loads, in_bytes)
+    split = m.split_pixels
+    copies = np.where(split, cores, 1.0)  # cores that each need every weight
+    # Without reuse beyond the array: the streamed input is fetched once per output-channel fold
+    # (ws, os; ws also per kernel loop, is per kernel loop), the weights once per output-vector
+    # fold of each core that holds them (once for ws, where they are stationary).
+    if dataflow == WS:
+        array_rd = in_bytes * (m.k_folds * kloops) + w_bytes * copies
+    elif dataflow == OS:
+        array_rd = in_bytes * m.k_folds + w_bytes * copies * m.n_folds_core
+    else:
+        array_rd = in_bytes * kloops + w_bytes * copies * m.n_folds_core
+    local = col(hw.local_bytes)
+    has_local = local[:, 0] > 0
+    if any_local:
+        # With a local buffer: the cheaper of that and keeping one operand's tile local, fetched
+        # once, the other re-fetched per local-buffer-full of it (ws, is) or per fold unless its
+        # fold tile fits (os).
+        local_div = local
+        if dataflow == WS:
+            local_rd = (in_bytes * np.where(split, 1.0, cores)
+                        + w_bytes * copies * _ceil_div(in_bytes / copies, local_div))
+        elif dataflow == OS:
+            tile_bytes = red * kloops * bpe  # a reduction column of one fold row / column
+            in_kept = np.where(rows * tile_bytes <= local, 1.0, m.k_folds)
+            w_kept = np.where(cols * tile_bytes <= local, 1.0, m.n_folds_core)
+            local_rd = np.minimum(in_bytes * in_kept + w_bytes * copies * m.n_folds_core,
+                                  in_bytes * m.k_folds + w_bytes * copies * w_kept)
+        else:
+            local_rd = (w_bytes * copies + in_bytes * kloops * np.where(split, 1.0, cores)
+                        * _ceil_div(w_bytes / np.where(split, 1.0, cores), local_div))
+        mac_rd = np.minimum(array_rd, local_rd)
+    else:
+        mac_rd = array_rd
+    sram_rd = np.where(g.is_mac, mac_rd, in_bytes)
     sram_wr = out_bytes + dram
     noc = sram_rd + out_bytes
     sram_s = (sram_rd + sram_wr) / col(hw.sram_bw_bytes_per_s)
     noc_s = noc / col(hw.noc_bw_bytes_per_s)
     dram_s = dram / col(hw.dram_bw_bytes_per_s)
 
-    overhead = np.broadcast_to(col(hw.layer_overhead_s), compute_s.shape).copy()
+    overhead_col = col(hw.layer_overhead_s)
     if g.fused_idx.size:  # a fused layer runs inside its predecessor's kernel: one max, one overhead
         f, p = g.fused_idx, g.fused_idx - 1
         for terms in (compute_s, sram_s, noc_s, dram_s):
             terms[:, p] += terms[:, f]
             terms[:, f] = 0.0
-        overhead[:, f] = 0.0
     bound_s = np.maximum(np.maximum(compute_s, sram_s), np.maximum(noc_s, dram_s))
-    layer_s = bound_s + overhead
-    latency = layer_s.sum(axis=1)
+    latency = bound_s.sum(axis=1) + overhead_col[:, 0] * (bound_s.shape[1] - g.fused_idx.size)
 
     hw_macs = batch[:, 0] * (g.total_macs - (1.0 - 1.0 / consts["winograd_f2x2_3x3_mac_reduction"])
                              * g.winograd_macs * wino_on[:, 0])
     out = dict(
         latency_s=latency, hw_macs=hw_macs, dram=dram.sum(axis=1), sram_rd=sram_rd.sum(axis=1),
         sram_wr=sram_wr.sum(axis=1), noc=noc.sum(axis=1), resident=resident[:, 0],
+        # local buffers: one read per byte the arrays take in, one write per byte fetched
+        local_rd=np.where(has_local, np.einsum("dl,l->d", array_rd, g.mac_weight), 0.0),
+        local_wr=np.where(has_local, np.einsum("dl,l->d", sram_rd, g.mac_weight), 0.0),
     )
     if want_layers:
+        overhead = np.broadcast_to(overhead_col, compute_s.shape).copy()
+        overhead[:, g.fused_idx] = 0.0
+        layer_s = bound_s + overhead
+        wino_div = np.ones_like(compute_s)
+        wino_div[:, g.wino_idx] = wino_div_on
         stacked = np.stack([compute_s, sram_s, noc_s, dram_s], axis=0)
         bound = np.argmax(stacked, axis=0).astype(np.int8)
         bound[overhead > bound_s] = BOUNDS.index("overhead")
         out["layers"] = dict(
             time_s=layer_s, compute_s=compute_s, sram_s=sram_s, interconnect_s=noc_s,
             dram_s=dram_s, overhead_s=overhead, bound=bound,
-            cycles=cycles, dram_bytes=dram, sram_bytes=sram_rd + sram_wr,
+            cycles=cycles, compute_cycles=array_cycles, dram_bytes=dram, sram_bytes=sram_rd + sram_wr,
             utilization=np.where(g.is_mac, g.macs * batch / wino_div / np.maximum(
                 cycles * col(hw.macs_per_cycle), 1.0), 0.0),
         )
     return out
+
+
+def _chunk_key(designs: DesignBatch) -> np.ndarray:
+    """(D,) int: dataflow, lowering and local-buffer presence in one code (see _chunk_kind)."""
+    return (designs.dataflow.astype(np.int64) * 4 + (designs.lowering == _IM2COL) * 2
+            + (designs.local_bytes > 0))
+
+
+def _chunk_kind(key: int) -> tuple[int, bool, bool]:
+    """(dataflow code, im2col lowering, has a local buffer) of a :func:`_chunk_key` value."""
+    return int(key) // 4, bool(int(key) // 2 % 2), bool(int(key) % 2)
 
 
 def evaluate_workload(table: LayerTable, designs: DesignBatch, hw: HardwareArrays,
@@ -277,20 +374,36 @@ def evaluate_workload(table: LayerTable, designs: DesignBatch, hw: HardwareArray
     g = layer_geometry(table)
     consts = model_constants()
     n = len(designs)
-    parts = [_evaluate_chunk(g, hw, designs, slice(i, min(i + chunk, n)), consts, per_layer)
-             for i in range(0, n, chunk)]
-    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "layers"}
+    # Chunks never mix dataflows, lowerings or local-buffer presence, so each runs one mapping
+    # with per-layer rows instead of (D, L) selections; designs are grouped by that kind (a
+    # stable sort) and the results put back in the callers' order.
+    key = _chunk_key(designs)
+    order = np.argsort(key, kind="stable")
+    grouped = bool(np.all(order[1:] > order[:-1]))
+    d_sorted = designs if grouped else designs.take(order)
+    hw_sorted = hw if grouped else replace(hw, **{f.name: getattr(hw, f.name)[order] for f in fields(hw)})
+    key = key[order]
+    edges = np.concatenate([[0], np.flatnonzero(key[1:] != key[:-1]) + 1, [n]])
+    parts = [_evaluate_chunk(g, hw_sorted, d_sorted, slice(i, min(i + chunk, hi)), _chunk_kind(key[lo]), consts,
+                             per_layer)
+             for lo, hi in zip(edges[:-1], edges[1:]) for i in range(lo, hi, chunk)]
+    if not parts:
+        parts = [_evaluate_chunk(g, hw, designs, slice(0, 0), (WS, True, False), consts, per_layer)]
+    inverse = None if grouped else np.argsort(order)
+    unsort = (lambda a: a) if grouped else (lambda a: a[inverse])  # noqa: E731
+    cat = {k: unsort(np.concatenate([p[k] for p in parts])) for k in parts[0] if k != "layers"}
     batch = designs.batch.astype(np.float64)
     latency = cat["latency_s"]
     e_mac = cat["hw_macs"] * hw.e_mac_j * (1.0 + hw.logic_leakage_fraction)
-    e_sram = cat["sram_rd"] * hw.e_sram_read_j_per_byte + cat["sram_wr"] * hw.e_sram_write_j_per_byte
+    e_sram = (cat["sram_rd"] * hw.e_sram_read_j_per_byte + cat["sram_wr"] * hw.e_sram_write_j_per_byte
+              + cat["local_rd"] * hw.e_local_read_j_per_byte + cat["local_wr"] * hw.e_local_write_j_per_byte)
     e_noc = cat["noc"] * hw.e_noc_j_per_byte
     e_dram = cat["dram"] * hw.e_dram_j_per_byte
     e_static = hw.static_power_w * latency
     e_batch = e_mac + e_sram + e_noc + e_dram + e_static
     layers = None
     if per_layer:
-        layers = {k: np.concatenate([p["layers"][k] for p in parts]) for k in parts[0]["layers"]}
+        layers = {k: unsort(np.concatenate([p["layers"][k] for p in parts])) for k in parts[0]["layers"]}
     return NetworkMetrics(
         latency_s=latency,
         throughput_ips=batch / latency,

@@ -81,6 +81,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("area_mm2", "mm^2", "area", "mm^2", 1.0, _D, MINIMIZE, "area"),
     Metric("area_mac_mm2", "mm^2", "MAC area", "mm^2", 1.0, _D, MINIMIZE),
     Metric("area_sram_mm2", "mm^2", "SRAM area", "mm^2", 1.0, _D, MINIMIZE),
+    Metric("area_local_mm2", "mm^2", "local buffer area", "mm^2", 1.0, _D, MINIMIZE),
     Metric("area_dram_phy_mm2", "mm^2", "DRAM PHY area", "mm^2", 1.0, _D, MINIMIZE),
     Metric("area_noc_mm2", "mm^2", "interconnect area", "mm^2", 1.0, _D, MINIMIZE),
     Metric("area_overhead_mm2", "mm^2", "other area", "mm^2", 1.0, _D, MINIMIZE),

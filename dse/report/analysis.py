@@ -44,6 +44,7 @@ METRIC_UNITS: dict[str, tuple[str, str, float]] = {
     "area_mm2": ("area", "mm^2", 1.0),
     "area_mac_mm2": ("MAC area", "mm^2", 1.0),
     "area_sram_mm2": ("SRAM area", "mm^2", 1.0),
+    "area_local_mm2": ("local buffer area", "mm^2", 1.0),
     "area_dram_phy_mm2": ("DRAM PHY area", "mm^2", 1.0),
     "area_noc_mm2": ("interconnect area", "mm^2", 1.0),
     "area_overhead_mm2": ("other area", "mm^2", 1.0),
@@ -57,9 +58,11 @@ PARAM_UNITS = {
     "cores": "", "rows": "MACs", "cols": "MACs", "clock_ghz": "GHz", "sram_mb": "MiB",
     "dram_channels": "channels", "noc_width_bits": "bits", "batch": "images", "precision": "",
     "dram_type": "", "noc": "", "winograd": "", "lowering": "",
+    "dataflow": "", "local_kib": "KiB", "sram_bw_bytes_per_cycle": "bytes/cycle",
 }
 PARAM_NAMES = {"clock_ghz": "clock", "sram_mb": "SRAM", "noc_width_bits": "NoC width", "noc": "NoC",
-               "dram_type": "DRAM type", "dram_channels": "DRAM channels"}
+               "dram_type": "DRAM type", "dram_channels": "DRAM channels", "local_kib": "local buffer",
+               "sram_bw_bytes_per_cycle": "SRAM bandwidth"}
 
 
 def unit_of(column: str) -> tuple[str, str, float]:

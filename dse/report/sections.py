@@ -116,15 +116,16 @@ def pareto_section(data: ReportData) -> Section:
                   "metric of the front: pareto.csv.")
     s.html += interactive.parallel(data, F.parallel_columns(data))
     s.figures = F.fig_parallel(data)
-    rec_trial = data.recommendation.trial if data.recommendation is not None else None
-    head = ordered.head(MAX_TABLE_ROWS)
     marks = {c.trial: c.short for c in data.chosen}
+    # the analysed designs first (the recommendation on top), then the front in objective order
+    first = ordered[ordered["trial"].isin(marks)].sort_values(
+        "trial", key=lambda t: t.map({c.trial: k for k, c in enumerate(data.chosen)}))
+    head = pd.concat([first, ordered[~ordered["trial"].isin(marks)]]).head(MAX_TABLE_ROWS)
     tab, constants = design_table(r, head, {"role": [marks.get(int(t), "") for t in head["trial"]]})
-    note = " ".join(x for x in (constants, f"First {MAX_TABLE_ROWS} of {len(front)} rows; all in pareto.csv."
+    note = " ".join(x for x in (constants, f"The analysed designs, then the first {MAX_TABLE_ROWS - len(first)} "
+                                f"of the other {len(front) - len(first)} rows; all in pareto.csv."
                                 if len(front) > MAX_TABLE_ROWS else "") if x)
     s.tables.append(Table("Pareto designs", tab, note))
-    if rec_trial is not None and rec_trial not in set(head["trial"]):
-        s.text.append(f"The recommended design (trial {rec_trial}) is beyond the first {MAX_TABLE_ROWS} rows.")
     return s
 
 

@@ -6,7 +6,7 @@ every design, in chunks, and keeps only what it must:
 
 * The grid is never built whole: each chunk of designs is decoded from its flat indices
   (row-major over ``dse.hardware.space.PARAMETERS``, then the searched workload batches, the last
-  varying fastest; the same order as :func:`dse.hardware.space.grid`), and combinations whose DRAM
+  varying fastest; the same order as :func:`dse.hardware.designs.grid`), and combinations whose DRAM
   channel count is not allowed for their DRAM type are dropped, as ``grid`` does. Design ``i`` in
   the outputs is the i-th kept design of that order.
 * Chunks run on the executors of the study loop, with the same rule (:mod:`dse.search.executors`:

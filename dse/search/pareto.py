@@ -71,6 +71,16 @@ def _weakly_dominated_by(front: np.ndarray, cand: np.ndarray) -> np.ndarray:
     return dominated
 
 
+def weakly_dominated_by(front, cand) -> np.ndarray:
+    """bool (C,): rows of ``cand`` (C, M) that some row of ``front`` (F, M) is <= in every column
+    (both in minimization form). Blocked: about (surviving candidates) x F comparisons."""
+    front = np.asarray(front, dtype=np.float64)
+    cand = np.asarray(cand, dtype=np.float64)
+    if front.shape[0] == 0 or cand.shape[0] == 0:
+        return np.zeros(cand.shape[0], dtype=bool)
+    return _weakly_dominated_by(front, cand)
+
+
 def _prefilter(v: np.ndarray, n_probes: int = 8) -> np.ndarray:
     """bool (N,): rows not strictly dominated by a few surely-optimal probes (cheap, exact).
 
@@ -292,8 +302,50 @@ def hypervolume_of_losses(losses, ref) -> float:
     if losses.shape[1] == 1:
         return float(ref[0] - losses[:, 0].min())
     losses = np.unique(losses[pareto_mask(losses, ["minimize"] * losses.shape[1])], axis=0)
+    if losses.shape[1] == 3 and losses.shape[0] > SWEEP_3D_MIN_POINTS:
+        return _hypervolume_3d_sweep(losses, ref)
     return float(compute_hypervolume(losses, ref, assume_pareto=True))
 
 
-__all__ = ["pareto_mask", "hypervolume", "hypervolume_of_losses", "normalize", "normalize_losses",
-           "objective_bounds", "to_minimization"]
+#: Above this many points a 3-objective hypervolume uses :func:`_hypervolume_3d_sweep`: Optuna's
+#: exact 3-D method builds an (N, N) matrix (N = 50,000 front points: 20 GB, measured OOM).
+SWEEP_3D_MIN_POINTS = 2000
+
+
+def _hypervolume_3d_sweep(losses: np.ndarray, ref: np.ndarray) -> float:
+    """Exact 3-D hypervolume in O(N) memory: sweep the points by the third column and keep the
+    2-D staircase (first two columns) of the points seen so far, with its dominated area updated
+    at each insertion. ``losses`` (N, 3), every row strictly better than ``ref`` (3,)."""
+    import bisect
+
+    pts = losses[np.argsort(losses[:, 2], kind="stable")]
+    rx, ry, rz = (float(v) for v in ref)
+    xs: list[float] = []  # staircase: x ascending, y strictly descending
+    ys: list[float] = []
+    area = volume = 0.0
+    rows = pts.tolist()
+    for i, (x, y, z) in enumerate(rows):
+        k = bisect.bisect_left(xs, x)
+        if not (k > 0 and ys[k - 1] <= y):  # not dominated in 2-D by a point on its left
+            height = ys[k - 1] if k > 0 else ry  # the staircase's height just right of x
+            a, j = x, k
+            added = 0.0
+            while j < len(xs):
+                added += (xs[j] - a) * max(0.0, height - y)
+                a, height = xs[j], ys[j]
+                if ys[j] < y:
+                    break
+                j += 1
+            else:
+                added += (rx - a) * max(0.0, height - y)
+            del xs[k:j], ys[k:j]  # points p dominates in 2-D (x >= its x, y >= its y)
+            xs.insert(k, x)
+            ys.insert(k, y)
+            area += added
+        z_next = rows[i + 1][2] if i + 1 < len(rows) else rz
+        volume += area * (z_next - z)
+    return float(volume)
+
+
+__all__ = ["pareto_mask", "weakly_dominated_by", "hypervolume", "hypervolume_of_losses", "normalize",
+           "normalize_losses", "objective_bounds", "to_minimization"]

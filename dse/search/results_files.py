@@ -12,6 +12,8 @@ TRIALS_PARQUET = "trials.parquet"
 TRIALS_CSV = "trials.csv"
 #: Every design (or every feasible one) of an exhaustive sweep.
 EXHAUSTIVE_PARQUET = "exhaustive.parquet"
+#: Folder of Parquet parts holding every design a vectorized search evaluated (one table).
+DESIGNS_PARQUET = "designs.parquet"
 #: The feasible Pareto front.
 PARETO_CSV = "pareto.csv"
 #: Summary of the run (counts, best value per objective, timings).

@@ -30,8 +30,8 @@ File format (see ``studies/yolov3-2mp-edge.toml`` for a commented example)::
     workload = "yolov3@1920x1088"   # throughput_per_w, throughput_per_mm2
 
     [search]
-    sampler = "nsga2"               # nsga2, nsga3, tpe, random, gp, exhaustive
-    trials = 2000
+    sampler = "nsga2"               # nsga2, nsga3, tpe, random, gp, exhaustive, vectorized
+    trials = 2000                   # vectorized: designs evaluated (front designs become trials)
     population = 64
     seed = 1
 
@@ -61,7 +61,7 @@ from dse.model.metrics import OBJECTIVES, Direction, column_name
 from dse.user_files import load_user_toml
 from dse.workloads.registry import parse_workload
 
-SAMPLERS = ("nsga2", "nsga3", "tpe", "random", "gp", "exhaustive")
+SAMPLERS = ("nsga2", "nsga3", "tpe", "random", "gp", "exhaustive", "vectorized")
 EXECUTORS = ("auto", "local", "ray")
 TOP_LEVEL_KEYS = {"name", "description", "node_nm", "workloads", "space", "budgets", "objectives",
                   "search", "execution", "storage", "technology"}

@@ -45,6 +45,8 @@ def make_sampler(spec: StudySpec, seed: int):
         return optuna.samplers.RandomSampler(seed=seed)
     if s == "gp":
         return optuna.samplers.GPSampler(seed=seed)
+    if s == "vectorized":  # records its trials itself; NSGA-II serves any later study.ask
+        return optuna.samplers.NSGAIISampler(population_size=pop, seed=seed)
     raise UserError(f"search.sampler: {s!r} has no Optuna sampler (exhaustive runs without one)")
 
 
@@ -132,7 +134,7 @@ def open_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None, f
             if [d.name.lower() for d in existing.directions] != spec.directions:
                 raise UserError(f"objectives: the stored study {spec.name} has other objectives; "
                                 "run with --fresh to start over")
-            n_existing = len(existing.trials)
+            n_existing = len(existing.get_trials(deepcopy=False))  # no deep copy: linear at 10^5 trials
         except KeyError:
             n_existing = 0
         sampler = make_sampler(spec, spec.seed + n_existing)  # new seed on resume: no repeated generation
