@@ -80,6 +80,22 @@ def main() -> None:
     for r in res["efficiency"]:
         lines.append(f"| {r['chip']} | {r['workload']} | {r['batch']} | {r['published_tops_per_w']:.2f} | "
                      f"{r['predicted_tops_per_w']:.2f} | {r['error_pct']:+.1f}% |")
+    lines += ["", "## Uncertainty bands", "",
+              f"P10 and P90 of each prediction over {s['band_samples']} samples (seed {s['band_seed']}) of the "
+              "catalog constants' ranges (`dse/hardware/catalog/ranges.csv`), and whether the published figure "
+              "lies inside. Calibrated bands hold about 80% of the points; fewer means the bands are "
+              "overconfident (the model's form errs more than its constants).", "",
+              "| chip | workload | batch | metric | published | P10 | P90 | inside |",
+              "| --- | --- | ---: | --- | ---: | ---: | ---: | --- |"]
+    for r in res["throughput"]:
+        lines.append(f"| {r['chip']} | {r['workload']} | {r['batch']} | inferences/s | {r['published_ips']:.4g} | "
+                     f"{r['p10_ips']:.4g} | {r['p90_ips']:.4g} | {'yes' if r['inside_band'] else 'no'} |")
+    for r in res["efficiency"]:
+        lines.append(f"| {r['chip']} | {r['workload']} | {r['batch']} | TOPS/W | {r['published_tops_per_w']:.3g} | "
+                     f"{r['p10_tops_per_w']:.3g} | {r['p90_tops_per_w']:.3g} | "
+                     f"{'yes' if r['inside_band'] else 'no'} |")
+    lines += ["", f"Coverage: {s['band_points_inside']} of {s['band_points']} published points inside their "
+              f"band ({s['band_coverage']:.0%}).", ""]
     lines += ["", "## Qualitative checks", "",
               "| check | expected | measured | result |", "| --- | --- | --- | --- |"]
     for c in res["checks"]:

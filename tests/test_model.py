@@ -186,3 +186,13 @@ def test_cli_validate_json(cli):
     data = json.loads(res.stdout)
     assert res.returncode == (0 if passed(data) else 1), res.stderr  # exit 1 when a check fails
     assert data["summary"]["rows"] == 5 and data["summary"]["rows_within_tolerance"] == 5
+    # uncertainty bands (dse.model.uncertainty): P10 <= P90 per published point, coverage in the summary
+    points = data["throughput"] + data["efficiency"]
+    for r in data["throughput"]:
+        assert r["p10_ips"] <= r["predicted_ips"] * 1.05 and r["p10_ips"] < r["p90_ips"]
+        assert r["inside_band"] == (r["p10_ips"] <= r["published_ips"] <= r["p90_ips"])
+    for r in data["efficiency"]:
+        assert r["p10_tops_per_w"] < r["p90_tops_per_w"]
+    s = data["summary"]
+    assert s["band_points"] == len(points) and s["band_points_inside"] == sum(r["inside_band"] for r in points)
+    assert s["band_coverage"] == s["band_points_inside"] / s["band_points"]

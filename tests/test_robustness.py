@@ -116,6 +116,7 @@ BAD_CALLS = {
             ["--results", "{file}", "{study}"]],
     "report": [["--no-such-flag"], ["/nonexistent/results"], ["{tmp}"]],
     "validate": [["--no-such-flag"], ["/nonexistent/study.toml"]],
+    "sensitivity": [["--no-such-flag"], ["/nonexistent/results"], ["{tmp}"], ["--samples", "0", "{tmp}"]],
 }
 
 

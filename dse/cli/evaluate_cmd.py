@@ -67,14 +67,18 @@ def load_design(args):
 
 
 def area_summary(designs, tech) -> dict:
-    """Design parameters, area breakdown (mm^2), static power (W) and peak rates of design 0."""
+    """Design parameters, area breakdown (mm^2), die cost (USD), static power (W) and peak rates of
+    design 0."""
+    from dse.hardware.cost import cost_dict, die_cost
     from dse.hardware.physical import AREA_COMPONENTS, derive
 
     hw = derive(designs, tech)
+    cost = {k: float(v[0]) for k, v in cost_dict(die_cost(hw.area_mm2, tech)).items()}
     return {
         "design": {"node_nm": designs.node_nm, **design_si(designs)},
         "area_mm2": {name: float(getattr(hw, attr)[0]) for name, attr in AREA_COMPONENTS}
         | {"total": float(hw.area_mm2[0])},
+        "die_cost": cost,
         "static_power_w": {"sram_leakage": float(hw.static_power_w[0]), "total": float(hw.static_power_w[0])},
         "logic_leakage_fraction_of_dynamic": float(hw.logic_leakage_fraction[0]),
         "peak_macs_per_s": float(hw.peak_macs_per_s[0]),
@@ -113,6 +117,10 @@ def format_area_summary(summary: dict, *, area_only: bool = False) -> str:
     for name, val in summary["area_mm2"].items():
         share = f"  ({val / total:5.1%})" if name != "total" else ""
         lines.append(f"  {name:<10} {val:10.2f} mm^2{share}")
+    c = summary["die_cost"]
+    lines.append(f"die cost: {c['die_cost_usd']:.2f} USD per good die = wafer {c['wafer_cost_usd']:.0f} USD / "
+                 f"({c['dies_per_wafer']:.0f} dies x {c['die_yield']:.1%} yield) = {c['silicon_cost_usd']:.2f} USD"
+                 f" + test {c['test_cost_usd']:.2f} + package {c['package_cost_usd']:.2f} USD")
     lines.append("static power:")
     lines.append(f"  {'sram':<10} {summary['static_power_w']['sram_leakage']:10.3f} W")
     lines.append(f"  {'logic':<10} {summary['logic_leakage_fraction_of_dynamic']:10.0%} of dynamic logic power")

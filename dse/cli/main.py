@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "dse.cli.validate_cmd",
     "dse.cli.run_cmd",
     "dse.cli.report_cmd",
+    "dse.cli.sensitivity_cmd",
 )
 
 EXIT_USER_ERROR = 2

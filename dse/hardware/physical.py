@@ -114,6 +114,14 @@ def _table(tech: Technology, pattern: str, names) -> np.ndarray:
     return tech.values([pattern.format(n.lower()) for n in names])
 
 
+def _lookup(tech: Technology, pattern: str, names, codes: np.ndarray) -> np.ndarray:
+    """Per-design value of the catalog row named by each design's code, (D,). The technology's
+    values may be scalars or (D,) arrays (Monte Carlo samples, :mod:`dse.hardware.ranges`), so the
+    table is (len(names),) or (len(names), D)."""
+    table = _table(tech, pattern, names)
+    return table[codes] if table.ndim == 1 else table[codes, np.arange(codes.shape[0])]
+
+
 def derive(designs: DesignBatch, tech: Technology) -> HardwareArrays:
     """Area, bandwidths, energies per event and static power of ``designs`` (D,) under ``tech``.
 
@@ -128,12 +136,12 @@ def derive(designs: DesignBatch, tech: Technology) -> HardwareArrays:
 
     # compute
     pes = (d.cores * d.rows * d.cols).astype(np.float64)
-    rate = _table(tech, "mac_rate_{}", PRECISIONS)[prec]
+    rate = _lookup(tech, "mac_rate_{}", PRECISIONS, prec)
     macs_per_cycle = pes * rate
     clock = d.clock_hz.astype(np.float64)
     bpe = np.array([BYTES_PER_ELEMENT[p] for p in PRECISIONS], dtype=np.float64)[prec]
-    e_mac = _table(tech, "mac_energy_{}", PRECISIONS)[prec] * tech.value("mac_energy_calibration")
-    area_mac = pes * _table(tech, "mac_area_{}", PRECISIONS)[prec] * tech.value("pe_area_overhead_factor")
+    e_mac = _lookup(tech, "mac_energy_{}", PRECISIONS, prec) * tech.value("mac_energy_calibration")
+    area_mac = pes * _lookup(tech, "mac_area_{}", PRECISIONS, prec) * tech.value("pe_area_overhead_factor")
 
     # global SRAM: capacity and bandwidth independent
     sram = d.sram_bytes.astype(np.float64)
@@ -158,11 +166,11 @@ def derive(designs: DesignBatch, tech: Technology) -> HardwareArrays:
 
     # DRAM
     ch = d.dram_channels.astype(np.float64)
-    dram_peak = ch * _table(tech, "dram_{}_bw_per_channel", DRAM_TYPES)[dram]
-    dram_bw = dram_peak * _table(tech, "dram_{}_efficiency", DRAM_TYPES)[dram]
-    e_dram = BITS_PER_BYTE * _table(tech, "dram_{}_energy_per_bit", DRAM_TYPES)[dram]
-    area_phy = ch * (_table(tech, "dram_{}_phy_area", DRAM_TYPES)[dram]
-                     + _table(tech, "dram_{}_controller_area", DRAM_TYPES)[dram])
+    dram_peak = ch * _lookup(tech, "dram_{}_bw_per_channel", DRAM_TYPES, dram)
+    dram_bw = dram_peak * _lookup(tech, "dram_{}_efficiency", DRAM_TYPES, dram)
+    e_dram = BITS_PER_BYTE * _lookup(tech, "dram_{}_energy_per_bit", DRAM_TYPES, dram)
+    area_phy = ch * (_lookup(tech, "dram_{}_phy_area", DRAM_TYPES, dram)
+                     + _lookup(tech, "dram_{}_controller_area", DRAM_TYPES, dram))
 
     # interconnect
     noc_bw, e_noc, area_noc = _interconnect(d, tech, area_mac + area_sram + area_local, ch)

@@ -1,7 +1,7 @@
 """Technology catalog: per-node constants with a unit and a source for every number.
 
 Data lives in CSV files under ``dse/hardware/catalog/`` (``mac.csv``, ``sram.csv``, ``dram.csv``,
-``noc.csv``, ``chip.csv``), one row per constant with the columns
+``noc.csv``, ``chip.csv``, ``cost.csv``), one row per constant with the columns
 
     key, unit, value_7nm, value_16nm, tag, source, note
 
@@ -46,9 +46,12 @@ ANCHOR_LOW_NM = 7
 ANCHOR_HIGH_NM = 16
 
 #: Data files with the common row schema, in display order.
-CATALOG_FILES = ("mac.csv", "sram.csv", "dram.csv", "noc.csv", "chip.csv")
+CATALOG_FILES = ("mac.csv", "sram.csv", "dram.csv", "noc.csv", "chip.csv", "cost.csv")
 CATALOG_COLUMNS = ("key", "unit", "value_7nm", "value_16nm", "tag", "source", "note")
 VALID_TAGS = ("Q", "D", "E", "T", "Q/E", "Q*/D")
+
+#: Rows that divide something (a zero would give a NaN deep in the model): must be > 0.
+POSITIVE_KEYS = frozenset({"yield_cluster_alpha", "wafer_diameter"})
 
 KIB_BYTES = 2**10
 MIB_BYTES = 2**20
@@ -65,6 +68,9 @@ UNIT_TO_SI: dict[str, tuple[float, str]] = {
     "mm2": (1.0, "mm2"),
     "mm2/MiB": (1.0, "mm2/MiB"),
     "um": (1e-3, "mm"),
+    "mm": (1.0, "mm"),
+    "USD": (1.0, "USD"),
+    "1/cm2": (1e-2, "1/mm2"),
     "GB/s": (1e9, "bytes/s"),
     "GB": (1e9, "bytes"),
     "KiB": (KIB_BYTES, "bytes"),
@@ -198,6 +204,8 @@ def _check_override(key: str, raw, unit: str, field_prefix: str) -> float:
         raise UserError(f"{name}: {raw!r} must be between 0 and 1 (a fraction)")
     if key == "area_overhead_fraction" and val >= 1:
         raise UserError(f"{name}: {raw!r} must be below 1 (fraction of the die)")
+    if key in POSITIVE_KEYS and val == 0:
+        raise UserError(f"{name}: {raw!r} must be > 0")
     if unit == "flag" and val not in (0.0, 1.0):
         raise UserError(f"{name}: {raw!r} must be 0 or 1")
     return val

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from dse.errors import UserError
-from dse.hardware.technology import Technology, load_technology
+from dse.hardware.cost import die_cost
 from dse.hardware.designs import DesignBatch
 from dse.hardware.physical import HardwareArrays, derive
+from dse.hardware.technology import Technology, load_technology
 from dse.model.evaluator import OPS_PER_MAC, NetworkMetrics, evaluate_workload
 from dse.model.metrics import DESIGN_METRICS, WORKLOAD_METRICS, column_name
 from dse.workloads.layers import LayerTable
@@ -25,9 +26,11 @@ from dse.workloads.registry import load_workload
 TERA = 1e12
 
 
-def design_metrics(hw: HardwareArrays, designs: DesignBatch) -> dict[str, np.ndarray]:
+def design_metrics(hw: HardwareArrays, designs: DesignBatch, tech) -> dict[str, np.ndarray]:
     """(D,) per-design columns (:data:`DESIGN_METRICS`): area breakdown (mm^2), static power (W),
-    peak TOPS (2 ops/MAC), the DRAM channel count evaluated."""
+    peak TOPS (2 ops/MAC), cost of a good die (USD, :mod:`dse.hardware.cost`) and its yield
+    (fraction), the DRAM channel count evaluated. ``tech``: a Technology or TechnologySamples."""
+    cost = die_cost(hw.area_mm2, tech)
     out = {
         "area_mm2": hw.area_mm2, "area_mac_mm2": hw.area_mac_mm2, "area_sram_mm2": hw.area_sram_mm2,
         "area_local_mm2": hw.area_local_mm2,
@@ -35,6 +38,7 @@ def design_metrics(hw: HardwareArrays, designs: DesignBatch) -> dict[str, np.nda
         "area_overhead_mm2": hw.area_overhead_mm2, "static_power_w": hw.static_power_w,
         "peak_tops": OPS_PER_MAC * hw.peak_macs_per_s / TERA,
         "power_density_limit_w_per_mm2": hw.power_density_limit_w_per_mm2,
+        "die_cost_usd": cost.die_cost_usd, "die_yield": cost.die_yield,
         "dram_channels": designs.dram_channels.astype(np.float64),
     }
     assert tuple(out) == DESIGN_METRICS, "dse.model.metrics declares the design metrics"
@@ -71,8 +75,19 @@ def evaluate_columns(columns: Mapping[str, np.ndarray], node_nm: int, technology
     tech = load_technology(node_nm, dict(technology))
     # Sampled DRAM channel counts may not exist for the sampled DRAM type: snap to the nearest.
     designs = DesignBatch.from_columns(columns, node_nm, repair_channels=True)
+    return score_designs(designs, tech, workloads)
+
+
+def score_designs(designs: DesignBatch, tech, workloads: Sequence[tuple[str, np.ndarray | None]]
+                  ) -> dict[str, np.ndarray]:
+    """The metric columns of :func:`evaluate_columns` for a DesignBatch of D designs.
+
+    ``tech`` is a Technology, or a :class:`dse.hardware.ranges.TechnologySamples` whose values
+    are (D,) arrays (Monte Carlo); ``workloads`` are (label, batch) pairs, batch (D,), a scalar
+    or None. Returns dict of (D,) float64 arrays.
+    """
     hw = derive(designs, tech)  # independent of the batch size
-    out = dict(design_metrics(hw, designs))
+    out = dict(design_metrics(hw, designs, tech))
     for label, batch in workloads:
         d = designs if batch is None else designs.with_values(batch=np.asarray(batch))
         m = evaluate_workload(load_workload(label), d, hw)
@@ -110,7 +125,7 @@ def evaluate(designs: DesignBatch, workloads: str | LayerTable | Iterable, batch
     tech = technology or load_technology(designs.node_nm)
     hw = derive(designs, tech)
     frames, layer_frames = [], {}
-    base = design_metrics(hw, designs)
+    base = design_metrics(hw, designs, tech)
     for table in _as_tables(workloads):
         m = evaluate_workload(table, designs, hw, per_layer=per_layer)
         frame = pd.DataFrame({"design": np.arange(len(designs)), "workload": table.label,

@@ -88,6 +88,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("static_power_w", "W", "static power", "W", 1.0, _D, MINIMIZE),
     Metric("peak_tops", "10^12 ops/s", "peak TOPS", "TOPS", 1.0, _D, MAXIMIZE),
     Metric("power_density_limit_w_per_mm2", "W/mm^2", "power density limit", "W/mm^2", 1.0, _D),
+    Metric("die_cost_usd", "USD", "die cost", "USD", 1.0, _D, MINIMIZE, "die_cost"),
+    Metric("die_yield", "1", "die yield", "%", 100.0, _D, MAXIMIZE),
     # the DRAM channel count actually evaluated (samplers' counts are snapped to allowed ones)
     Metric("dram_channels", "channels", "DRAM channels", "channels", 1.0, _D),
 )

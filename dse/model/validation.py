@@ -17,11 +17,16 @@ from dse.hardware.designs import DesignBatch
 from dse.hardware.presets import load_preset
 from dse.hardware.technology import load_technology
 from dse.model.api import evaluate
+from dse.model.uncertainty import monte_carlo
 from dse.workloads.layers import OP_CODE
 from dse.workloads.registry import load_workload
 
 #: Acceptance band for predicted vs published throughput (issue 4): within 30%.
 THROUGHPUT_TOLERANCE = 0.30
+#: Technology samples per published point for the P10-P90 bands, and their seed.
+BAND_SAMPLES = 256
+BAND_SEED = 0
+BAND_QUANTILES = (0.1, 0.9)
 MB = 1e6
 MIB = 2**20
 
@@ -44,6 +49,22 @@ def efficiency_rows() -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def _band(preset: str, workload: str, batch: int, metric) -> tuple[float, float]:
+    """(P10, P90) of ``metric(metrics, label)`` over the technology samples for one preset point."""
+    designs, tech = load_preset(preset)
+    label = load_workload(workload).label
+    mc = monte_carlo(designs, tech, [(label, np.int64(batch))], BAND_SAMPLES, BAND_SEED)
+    values = metric(mc.metrics, label)[:, 0]
+    p10, p90 = np.quantile(values, BAND_QUANTILES)
+    return float(p10), float(p90)
+
+
+def _with_band(row: dict, published: float, band: tuple[float, float], unit: str) -> dict:
+    row[f"p10_{unit}"], row[f"p90_{unit}"] = band
+    row["inside_band"] = bool(band[0] <= published <= band[1])
+    return row
+
+
 def efficiency_table() -> list[dict]:
     """Published vs predicted energy efficiency (TOPS/W: 2 x nominal MACs per joule)."""
     out = []
@@ -51,10 +72,13 @@ def efficiency_table() -> list[dict]:
         pred = _predict(row["preset"], row["workload"], int(row["batch"]))
         tops_per_w = pred["effective_tops"] / pred["power_w"]
         published = float(row["tops_per_w"])
-        out.append({"chip": row["chip"], "preset": row["preset"], "workload": row["workload"],
-                    "batch": int(row["batch"]), "published_tops_per_w": published,
-                    "predicted_tops_per_w": float(tops_per_w),
-                    "error_pct": 100.0 * (tops_per_w / published - 1.0), "source": row["source"]})
+        band = _band(row["preset"], row["workload"], int(row["batch"]),
+                     lambda m, lab: m[f"{lab}:effective_tops"] / m[f"{lab}:power_w"])
+        out.append(_with_band({"chip": row["chip"], "preset": row["preset"], "workload": row["workload"],
+                               "batch": int(row["batch"]), "published_tops_per_w": published,
+                               "predicted_tops_per_w": float(tops_per_w),
+                               "error_pct": 100.0 * (tops_per_w / published - 1.0), "source": row["source"]},
+                              published, band, "tops_per_w"))
     return out
 
 
@@ -73,13 +97,15 @@ def throughput_table() -> list[dict]:
         pred = _predict(row["preset"], row["workload"], int(row["batch"]))
         published = float(row["images_per_s"])
         err = pred["throughput_ips"] / published - 1.0
-        out.append({
+        band = _band(row["preset"], row["workload"], int(row["batch"]),
+                     lambda m, lab: m[f"{lab}:throughput_ips"])
+        out.append(_with_band({
             "chip": row["chip"], "preset": row["preset"], "workload": row["workload"],
             "batch": int(row["batch"]), "scenario": row["scenario"], "kind": row["kind"],
             "published_ips": published, "predicted_ips": float(pred["throughput_ips"]),
             "error_pct": 100.0 * err, "within_tolerance": bool(abs(err) <= THROUGHPUT_TOLERANCE),
             "utilization": float(pred["utilization"]), "source": row["source"],
-        })
+        }, published, band, "ips"))
     return out
 
 
@@ -153,9 +179,11 @@ def validate() -> dict:
     rows = throughput_table()
     checks = qualitative_checks()
     errors = np.array([abs(r["error_pct"]) for r in rows])
+    efficiency = efficiency_table()
+    points = rows + efficiency
     return {
         "throughput": rows,
-        "efficiency": efficiency_table(),
+        "efficiency": efficiency,
         "checks": checks,
         "summary": {
             "rows_within_tolerance": int(sum(r["within_tolerance"] for r in rows)),
@@ -164,5 +192,11 @@ def validate() -> dict:
             "checks_passed": int(sum(c["passed"] for c in checks)),
             "checks": len(checks),
             "tolerance_pct": 100.0 * THROUGHPUT_TOLERANCE,
+            # Calibration of the uncertainty bands: share of published points (throughput and
+            # efficiency) inside the predicted P10-P90 band; about 80% means calibrated bands.
+            "band_samples": BAND_SAMPLES, "band_seed": BAND_SEED,
+            "band_points": len(points),
+            "band_points_inside": int(sum(r["inside_band"] for r in points)),
+            "band_coverage": float(np.mean([r["inside_band"] for r in points])) if points else float("nan"),
         },
     }

@@ -42,6 +42,8 @@ METRIC_UNITS: dict[str, tuple[str, str, float]] = {
     "weights_resident": ("weights on chip", "0/1", 1.0),
     "batch": ("batch", "images", 1.0),
     "area_mm2": ("area", "mm^2", 1.0),
+    "die_cost_usd": ("die cost", "USD", 1.0),
+    "die_yield": ("die yield", "%", 100.0),
     "area_mac_mm2": ("MAC area", "mm^2", 1.0),
     "area_sram_mm2": ("SRAM area", "mm^2", 1.0),
     "area_local_mm2": ("local buffer area", "mm^2", 1.0),

@@ -158,6 +158,8 @@ def _meta(r: Results, front: pd.DataFrame) -> dict[str, str]:
     if spec is not None:
         if spec.area_mm2 is not None:
             bud.append(f"area <= {an.fmt(spec.area_mm2)} mm^2")
+        if spec.die_cost_usd is not None:
+            bud.append(f"die cost <= {an.fmt(spec.die_cost_usd)} USD")
         if spec.power_w is not None:
             bud.append(f"power <= {an.fmt(spec.power_w)} W")
         bud += [f"latency on {k} <= {an.fmt(v * 1e3)} ms" for k, v in spec.latency_s.items()]

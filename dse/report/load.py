@@ -61,11 +61,13 @@ class Results:
 
     @property
     def budgets(self) -> dict[str, float]:
-        """``area_mm2`` and ``power_w`` budgets that the study sets (absent keys: no budget)."""
+        """``area_mm2``, ``die_cost_usd`` and ``power_w`` budgets that the study sets (absent keys: no budget)."""
         out = {}
         if self.spec is not None:
             if self.spec.area_mm2 is not None:
                 out["area_mm2"] = float(self.spec.area_mm2)
+            if self.spec.die_cost_usd is not None:
+                out["die_cost_usd"] = float(self.spec.die_cost_usd)
             if self.spec.power_w is not None:
                 out["power_w"] = float(self.spec.power_w)
         return out

@@ -30,6 +30,8 @@ def constraint_values(spec: StudySpec, metrics: dict) -> dict[str, np.ndarray]:
     area = metrics["area_mm2"]
     if spec.area_mm2 is not None:
         out["area_mm2"] = area / spec.area_mm2 - 1.0
+    if spec.die_cost_usd is not None:
+        out["die_cost_usd"] = metrics["die_cost_usd"] / spec.die_cost_usd - 1.0
     for w in spec.workloads:
         lab = w.label
         power = metrics[column_name("power_w", lab)]

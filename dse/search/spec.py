@@ -21,12 +21,13 @@ File format (see ``studies/yolov3-2mp-edge.toml`` for a commented example)::
 
     [budgets]
     area_mm2 = 100
+    die_cost_usd = 20               # cost of a good die (dse.hardware.cost)
     power_w = 10
     latency_ms = {"yolov3@1920x1088" = 250}        # optional, per workload
     min_throughput_ips = {"yolov3@1920x1088" = 2}  # optional, per workload
 
     [[objectives]]
-    metric = "throughput"           # throughput, area, power, energy, latency,
+    metric = "throughput"           # throughput, area, die_cost, power, energy, latency,
     workload = "yolov3@1920x1088"   # throughput_per_w, throughput_per_mm2
 
     [search]
@@ -135,6 +136,7 @@ class StudySpec:
     ray_address: str
     storage_url: str
     technology: dict[str, float]
+    die_cost_usd: float | None = None
     source_path: Path | None = None
     source_text: str = ""
     description: str = ""
@@ -354,8 +356,9 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
     searched, fixed = _space(data.get("space", {}))
 
     budgets = _table(data.get("budgets", {}), "budgets")
-    _check_keys(budgets, {"area_mm2", "power_w", "latency_ms", "min_throughput_ips"}, "budgets")
+    _check_keys(budgets, {"area_mm2", "die_cost_usd", "power_w", "latency_ms", "min_throughput_ips"}, "budgets")
     area = _number(budgets["area_mm2"], "budgets.area_mm2") if "area_mm2" in budgets else None
+    cost = _number(budgets["die_cost_usd"], "budgets.die_cost_usd") if "die_cost_usd" in budgets else None
     power = _number(budgets["power_w"], "budgets.power_w") if "power_w" in budgets else None
     latency = _per_workload(budgets.get("latency_ms", {}), "budgets.latency_ms", aliases, set(labels), MS)
     min_tput = _per_workload(budgets.get("min_throughput_ips", {}), "budgets.min_throughput_ips", aliases,
@@ -416,7 +419,7 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
         power_w=power, latency_s=latency, min_throughput_ips=min_tput, objectives=objectives,
         sampler=sampler, trials=trials, population=population, seed=seed, executor=executor,
         workers=workers, ray_address=ray_address, storage_url=storage_url, technology=tech_over,
-        source_path=source_path, source_text=source_text,
+        die_cost_usd=cost, source_path=source_path, source_text=source_text,
         description=str(data.get("description", "")),
     )
 
