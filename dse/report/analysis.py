@@ -412,6 +412,8 @@ def throughput_ips(spec, rows: list[pd.Series], label: str, batch: int | None = 
 
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
+#: throughput within 2% of the best counts as the best (the batch advice then names the smaller batch)
+BATCH_GAIN_TOLERANCE = 0.02
 
 
 def batch_sweep(spec, chosen: list[Chosen], workloads: list[str], budgets: dict[str, float]) -> pd.DataFrame:
@@ -448,7 +450,8 @@ def batch_sweep(spec, chosen: list[Chosen], workloads: list[str], budgets: dict[
 
 
 def best_batches(sweep: pd.DataFrame) -> pd.DataFrame:
-    """Per (workload, design): the highest-throughput batch among those within budgets.
+    """Per (workload, design): the best batch among those within budgets (the smallest whose
+    throughput is within :data:`BATCH_GAIN_TOLERANCE` of the highest).
 
     Columns: ``workload``, ``design``, ``trial``, ``best batch`` (None when no batch is within
     budgets), ``throughput [inferences/s]`` at it, ``gain vs batch 1`` and ``largest batch within
@@ -464,8 +467,11 @@ def best_batches(sweep: pd.DataFrame) -> pd.DataFrame:
                          "throughput [inferences/s]": float("nan"), "gain vs batch 1": float("nan"),
                          "largest batch within budgets": None})
             continue
-        k = int(np.argmax(ok["throughput [inferences/s]"].to_numpy()))
-        tp = float(ok["throughput [inferences/s]"].iloc[k])
+        tps = ok["throughput [inferences/s]"].to_numpy()
+        # the smallest batch within BATCH_GAIN_TOLERANCE of the best throughput: a larger batch that
+        # gains nothing only multiplies the latency
+        k = int(np.flatnonzero(tps >= tps.max() * (1.0 - BATCH_GAIN_TOLERANCE))[0])
+        tp = float(tps[k])
         rows.append({"workload": wl, "design": design, "trial": int(g["trial"].iloc[0]),
                      "best batch": int(ok["batch"].iloc[k]), "throughput [inferences/s]": tp,
                      "gain vs batch 1": tp / base if base > 0 else float("nan"),

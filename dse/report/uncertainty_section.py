@@ -17,6 +17,7 @@ import numpy as np
 
 from dse.report import analysis as an
 from dse.report import figures as F
+from dse.report import style
 
 #: Technology samples for the report (``dse sensitivity`` defaults to 256): P10/P90 of 128
 #: samples move by a few percent of the band between seeds, enough for a figure.
@@ -74,7 +75,7 @@ def fig_bands(data: F.ReportData, res: dict) -> list[F.Figure]:
     sc = ax.scatter(x, y, c=prob, cmap="viridis", vmin=0, vmax=1, s=18, zorder=2)
     rec = res["recommended"]
     ax.scatter([rec["nominal"][cols[0]] * xf], [rec["nominal"][cols[1]] * yf], marker="*", s=220,
-               facecolor="none", edgecolor=F.ROLE_COLORS[0], linewidths=1.6, zorder=3, label="recommended")
+               facecolor="none", edgecolor=style.role_color("recommended"), linewidths=1.6, zorder=3, label="recommended")
     fig.colorbar(sc, ax=ax, label="Pareto probability")
     ax.set_xlabel(f"{xn} [{xu}]")
     ax.set_ylabel(f"{yn} [{yu}]")
