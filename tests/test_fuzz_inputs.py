@@ -1,14 +1,17 @@
-"""Fuzzed study and design files (issue 8): every failure is a UserError naming a path.
+"""Fuzzed input files (issues 8 and 18): every failure is a UserError naming a path.
 
-The strategies live in ``scripts/fuzz_inputs.py`` (which runs 100,000 examples); CI runs 2,400
-here, parse-only (no evaluation).
+The strategies live in ``scripts/fuzz_inputs.py`` (which runs 100,000 examples); CI runs a few
+hundred per kind here: study and design files (parse only), special files, ONNX graphs and
+technology overrides (evaluated).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fuzz_inputs.py"
@@ -34,6 +37,60 @@ def test_design_files_fail_only_with_user_errors():
     stats = fuzz.run(800, kinds=("design",), report=lambda _msg: None, max_reported=10_000)
     assert stats["examples"] == 800
     assert stats["non_user_errors"] == 0, stats["failures"][:5]
+
+
+def test_special_files_fail_only_with_user_errors():
+    """FIFOs, devices, sockets, folders, symlinks, sparse files at and over the size limits, as
+    study, design, ONNX and Ray token files: one line each, no hang."""
+    stats = fuzz.run(200, kinds=("special",), report=lambda _msg: None)
+    assert stats["examples"] == 200
+    assert stats["non_user_errors"] == 0, stats["failures"][:5]
+
+
+def test_hostile_onnx_graphs_fail_only_with_user_errors():
+    pytest.importorskip("onnx")
+    stats = fuzz.run(150, kinds=("onnx",), report=lambda _msg: None)
+    assert stats["examples"] == 150
+    assert stats["non_user_errors"] == 0, stats["failures"][:5]
+
+
+def test_technology_overrides_are_rejected_or_give_finite_metrics():
+    """Needs the physical domain of every override (issue 18, the lead's part: a DRAM efficiency
+    or bandwidth of 0 gives NaN throughput without it); runs as soon as it is there."""
+    from dse.hardware import technology
+
+    if not hasattr(technology, "override_domain"):
+        pytest.skip("technology override domains are not on this branch yet")
+    stats = fuzz.run(150, kinds=("technology",), report=lambda _msg: None)
+    assert stats["examples"] == 150
+    assert stats["non_user_errors"] == 0, stats["failures"][:5]
+
+
+@pytest.mark.parametrize("target", fuzz.TARGETS)
+@pytest.mark.parametrize("file_kind", fuzz.FILE_KINDS)
+def test_every_special_file_kind(tmp_path, target, file_kind):
+    if target == "onnx":
+        pytest.importorskip("onnx")
+    assert fuzz.check_special(target, file_kind, "name with spaces ☃.toml", 7, tmp_path) is None
+
+
+def test_checker_flags_hangs_and_non_finite_metrics(tmp_path):
+    """The oracle of the new kinds can fail: a blocking read is a hang, NaN metrics are flagged."""
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(TimeoutError):
+        with fuzz.hang_alarm(0.5):
+            open(tmp_path / "fifo").read()  # what the readers did before issue 18
+    doc = fuzz.tomllib.loads(fuzz.DESIGN_BASES[0])
+    doc.setdefault("technology", {})["layer_overhead_s"] = 1e-6
+    design = fuzz.dumps(doc)
+    assert fuzz.check_technology(design.encode(), tmp_path / "d.toml") is None
+    fuzz.load_design_file(tmp_path / "d.toml")  # it loads: the evaluation below is reached
+    nan_metrics = fuzz.evaluate_columns  # a stand-in model that returns NaN must be caught
+    try:
+        fuzz.evaluate_columns = lambda *a, **k: {"x": np.array([np.nan])}
+        assert "non-finite x" in fuzz.check_technology(design.encode(), tmp_path / "d.toml")
+    finally:
+        fuzz.evaluate_columns = nan_metrics
 
 
 @pytest.mark.parametrize("data", [b"", b"\n", b"# comment only\n", b"\xff\xfe\x00", b"[[[",

@@ -47,7 +47,7 @@ def test_out_of_domain_designs_exit_2_with_one_line(tmp_path):
     out = dse("evaluate", "--preset", "h100")
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "allowed: inferx_x1" in out.stderr
     out = dse("evaluate", "--design", str(tmp_path / "missing.toml"))
-    assert out.returncode == 2 and "not found" in out.stderr
+    assert out.returncode == 2 and "no such design file" in out.stderr
 
 
 def test_evaluate_json_is_si_with_units_in_keys():

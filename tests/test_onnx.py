@@ -220,7 +220,7 @@ def _bad_files(tmp_path, depthwise):
     (tmp_path / "empty.onnx").write_bytes(b"")
     return {
         "corrupt": (str(tmp_path / "corrupt.onnx"), "not a valid ONNX model"),
-        "missing": (str(tmp_path / "missing.onnx"), "no such file"),
+        "missing": (str(tmp_path / "missing.onnx"), "no such ONNX file"),
         "empty": (str(tmp_path / "empty.onnx"), "empty"),
         "dynamic": (str(depthwise), "dynamic height/width; give a resolution"),
     }

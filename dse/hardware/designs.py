@@ -16,7 +16,6 @@ Unknown tables or keys are errors; every error names its TOML path (``design.sra
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -29,6 +28,7 @@ from dse.hardware import space
 from dse.hardware.grid_order import axis_positions
 from dse.hardware.space import DRAM_TYPES
 from dse.hardware.technology import SUPPORTED_NODES_NM, Technology, _check_node, load_technology
+from dse.user_files import load_user_toml
 
 #: field name -> (parameter name, numpy dtype, factor SI/friendly or None, code table or None),
 #: derived from the parameter declarations (space.PARAMETERS), in their order.
@@ -235,15 +235,15 @@ def _convert(col, n, fname, form, p, dtype, factor, table, prefix) -> np.ndarray
     if p.kind in ("int", "log_int"):
         bad = np.flatnonzero(friendly != np.round(friendly))
         if bad.size:
-            raise UserError(f"{field}: {friendly[bad[0]]:g} is not an integer (allowed: {p.describe_domain()})"
+            raise UserError(f"{field}: {space._fmt(float(friendly[bad[0]]))} is not an integer (allowed: {p.describe_domain()})"
                             f"{_which(bad[0], n)}")
     bad = np.flatnonzero(friendly < p.low)
     if bad.size:
-        raise UserError(f"{field}: {friendly[bad[0]]:g} is below the minimum {p.low:g} "
+        raise UserError(f"{field}: {space._fmt(float(friendly[bad[0]]))} is below the minimum {space._fmt(p.low)} "
                         f"(allowed: {p.describe_domain()}){_which(bad[0], n)}")
     bad = np.flatnonzero(friendly > p.high)
     if bad.size:
-        raise UserError(f"{field}: {friendly[bad[0]]:g} is above the maximum {p.high:g} "
+        raise UserError(f"{field}: {space._fmt(float(friendly[bad[0]]))} is above the maximum {space._fmt(p.high)} "
                         f"(allowed: {p.describe_domain()}){_which(bad[0], n)}")
     out = friendly * factor if factor is not None else friendly
     return (np.round(out) if np.dtype(dtype).kind == "i" else out).astype(dtype)
@@ -286,20 +286,7 @@ def parse_design_mapping(doc: Mapping[str, Any], *, where: str = "") -> tuple[De
 
 def load_design_file(path: str | Path) -> tuple[DesignBatch, Technology]:
     """Read a TOML design file (format in the module docstring) -> (DesignBatch of 1, Technology)."""
-    path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise UserError(f"{path}: design file not found") from None
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: not valid TOML ({err})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a folder, expected a design file (.toml)") from None
-    except OSError as err:
-        raise UserError(f"{path}: cannot read ({err.strerror})") from None
+    doc, _ = load_user_toml(Path(path), what="design file")
     return parse_design_mapping(doc)
 
 

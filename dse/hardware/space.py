@@ -139,7 +139,7 @@ PARAMETER_NAMES = tuple(_BY_NAME)
 def _fmt(x) -> str:
     if isinstance(x, float) and x.is_integer():
         return str(int(x))
-    return f"{x:g}" if isinstance(x, float) else str(x)
+    return repr(float(x)) if isinstance(x, float) else str(x)  # repr: shortest exact (0.19999 != 0.2)
 
 
 def get_parameter(name: str) -> Parameter:

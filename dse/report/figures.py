@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
+from dse.atomic_write import atomic_path  # noqa: E402
 from dse.report import analysis as an  # noqa: E402
 from dse.report import style  # noqa: E402
 from dse.report.context import ReportData  # noqa: E402
@@ -47,8 +48,10 @@ def slug(text: str) -> str:
 
 def save(fig, data: ReportData, name: str) -> str:
     data.fig_dir.mkdir(parents=True, exist_ok=True)
-    fig.savefig(data.fig_dir / f"{name}.png", dpi=DPI)
-    fig.savefig(data.fig_dir / f"{name}.svg", metadata={"Date": None})
+    with atomic_path(data.fig_dir / f"{name}.png") as tmp:
+        fig.savefig(tmp, dpi=DPI)
+    with atomic_path(data.fig_dir / f"{name}.svg") as tmp:
+        fig.savefig(tmp, metadata={"Date": None})
     plt.close(fig)
     return name
 

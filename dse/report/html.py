@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dse.atomic_write import write_text_atomic
 from dse.report import analysis as an
 from dse.report import figures as F
 from dse.report import interactive
@@ -217,8 +218,8 @@ def build_report(results_dir: str | Path, storage_url: str | None = None) -> Pat
 
     title = f"dse report: {r.name}"
     meta = _meta(r, front)
-    (out_dir / "report.html").write_text(render_html(title, meta, data.notes, sections, fig_dir))
-    (out_dir / "report.md").write_text(render_md(title, meta, data.notes, sections))
+    write_text_atomic(out_dir / "report.html", render_html(title, meta, data.notes, sections, fig_dir))
+    write_text_atomic(out_dir / "report.md", render_md(title, meta, data.notes, sections))
 
     summary = rs.read_summary(out_dir)
     if summary is not None:

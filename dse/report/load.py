@@ -9,7 +9,6 @@ Everything that can go wrong with the folder is one :class:`dse.errors.UserError
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from dse.search.results_files import JOURNAL_NAME as JOURNAL
 from dse.search.results_files import STUDY_COPY as STUDY_FILE
 from dse.search.results_files import SUMMARY_JSON as SUMMARY
 from dse.search.results_files import TRIALS_PARQUET as PARQUET
+from dse.user_files import MAX_SUMMARY_BYTES, check_regular_file, load_user_toml, read_user_text
 
 if TYPE_CHECKING:
     from dse.search.spec import StudySpec
@@ -80,8 +80,8 @@ class Results:
 
 def _read_json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        data = json.loads(read_user_text(path, what="summary file", max_bytes=MAX_SUMMARY_BYTES))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise UserError(f"{path}: corrupt summary file ({type(err).__name__}); rerun `dse run` on the study") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: corrupt summary file (not a JSON object)")
@@ -111,10 +111,10 @@ def _study_name(out_dir: Path, summary: dict | None, spec) -> str | None:
     path = out_dir / STUDY_FILE
     if path.exists():
         try:
-            name = tomllib.loads(path.read_text()).get("name")
+            name = load_user_toml(path, what="study file")[0].get("name")
             if isinstance(name, str):
                 return name
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        except UserError:
             pass
     return None
 
@@ -153,6 +153,7 @@ def _from_storage(storage, name: str | None, where: str):
 
 def _table_with_summary(path: Path, what: str, summary: dict | None, summary_path: Path):
     """A trials table written beside summary.json (which names the objectives and directions)."""
+    check_regular_file(path, what=what)
     try:
         table = pd.read_parquet(path)
     except Exception as err:

@@ -26,6 +26,7 @@ import numpy as np
 
 from dse.errors import UserError
 from dse.model.api import evaluate_columns
+from dse.user_files import MAX_TOKEN_BYTES, read_user_bytes
 
 #: Work per Ray task below which the task overhead dominates (measured: 50-100 ms).
 MIN_TASK_S = 0.1
@@ -202,12 +203,12 @@ def token_source() -> str:
         return AUTH_TOKEN_ENV
     custom = os.environ.get(AUTH_TOKEN_PATH_ENV)
     path = custom or os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
-    try:
-        with open(path) as fh:
-            if fh.read().strip():
-                return f"{AUTH_TOKEN_PATH_ENV}={path}" if custom else path
-    except OSError:
-        pass
+    if not os.path.exists(path):
+        return ""
+    where = f"{AUTH_TOKEN_PATH_ENV}={path}" if custom else path
+    # A FIFO or /dev/zero here must not hang or exhaust memory: one line instead.
+    if read_user_bytes(path, what="Ray token file", max_bytes=MAX_TOKEN_BYTES, where=where).strip():
+        return where
     return ""
 
 

@@ -40,7 +40,6 @@ Pareto front as a DataFrame) as extra attributes.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from dse import jsonsafe
+from dse.atomic_write import atomic_path, write_text_atomic
 from dse.errors import UserError
 from dse.hardware import space as hwspace
 from dse.hardware.grid_order import axis_positions
@@ -300,7 +300,8 @@ def run_exhaustive(spec: StudySpec, results_root: Path | str = "results", execut
                               kind="stable").reset_index(drop=True)
     front["pareto"] = True
     _finish_parquet(tmp_path, parquet_path, set(front["design"].tolist()))
-    front.to_csv(out_dir / PARETO_CSV, index=False)
+    with atomic_path(out_dir / PARETO_CSV) as tmp:
+        front.to_csv(tmp, index=False)
     seconds = time.perf_counter() - start_time
     summary = {
         "study": spec.name,
@@ -326,7 +327,7 @@ def run_exhaustive(spec: StudySpec, results_root: Path | str = "results", execut
                        f"feasible designs only (space above {full_table_max:,} designs)"),
         "results_dir": str(out_dir),
     }
-    (out_dir / SUMMARY_JSON).write_text(jsonsafe.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out_dir / SUMMARY_JSON, jsonsafe.dumps(summary, indent=2) + "\n")
     return RunResult(spec, out_dir, None, evaluated, seconds, used, summary=summary, front=front,
                      nodes_used=len(ex.nodes_used))
 
@@ -343,13 +344,11 @@ def _finish_parquet(tmp_path: Path, path: Path, front_ids: set[int]) -> None:
     ids = np.fromiter(front_ids, dtype=np.int64, count=len(front_ids))
     src = pq.ParquetFile(tmp_path)
     schema = src.schema_arrow.append(pa.field("pareto", pa.bool_()))
-    final_tmp = path.with_suffix(".parquet.tmp")
-    with pq.ParquetWriter(final_tmp, schema) as writer:
+    with atomic_path(path) as final_tmp, pq.ParquetWriter(final_tmp, schema) as writer:
         for i in range(src.num_row_groups):
             tab = src.read_row_group(i)
             mask = np.isin(tab.column("design").to_numpy(), ids)
             writer.write_table(tab.append_column("pareto", pa.array(mask)))
-    os.replace(final_tmp, path)
     tmp_path.unlink()
 
 

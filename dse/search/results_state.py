@@ -20,8 +20,10 @@ import json
 import os
 from pathlib import Path
 
+from dse.atomic_write import write_text_atomic
 from dse.errors import UserError
 from dse.search.results_files import JOURNAL_NAME, PARETO_CSV, STUDY_COPY, SUMMARY_JSON, TRIALS_PARQUET
+from dse.user_files import MAX_SUMMARY_BYTES, read_user_text
 
 SUMMARY_NAME = SUMMARY_JSON
 STUDY_COPY_NAME = STUDY_COPY
@@ -85,8 +87,9 @@ def storage_state(url: str | None, out_dir: Path) -> list | None:
 def read_summary(out_dir: Path) -> dict | None:
     """summary.json as a dict, or None when absent or unreadable (the slow path then decides)."""
     try:
-        data = json.loads((Path(out_dir) / SUMMARY_NAME).read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
+        data = json.loads(read_user_text(Path(out_dir) / SUMMARY_NAME, what="summary file",
+                                         max_bytes=MAX_SUMMARY_BYTES))
+    except (UserError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -150,7 +153,4 @@ def code_fingerprint() -> str:
 
 def write_summary(out_dir: Path, summary: dict) -> None:
     """Replace summary.json atomically (a reader never sees half a file)."""
-    path = Path(out_dir) / SUMMARY_NAME
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(Path(out_dir) / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")

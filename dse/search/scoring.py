@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dse.atomic_write import write_text_atomic
 from dse.errors import UserError
 from dse.model.metrics import column_name
 from dse.search.best import best_per_objective, better, feasible_mask, smallest_seen
@@ -88,7 +89,7 @@ def write_study_copy(spec: StudySpec, out_dir: Path) -> None:
     """Keep the study file beside its results (what produced them)."""
     try:
         if spec.source_text:
-            (out_dir / STUDY_COPY).write_text(spec.source_text)
+            write_text_atomic(out_dir / STUDY_COPY, spec.source_text)
         elif spec.source_path and spec.source_path.exists():
             shutil.copyfile(spec.source_path, out_dir / STUDY_COPY)
     except OSError as err:

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -60,6 +59,7 @@ from dse.errors import UserError, key_path
 from dse.hardware import space as hwspace
 from dse.hardware.technology import SUPPORTED_NODES_NM, catalog_rows, load_technology
 from dse.model.metrics import OBJECTIVES, Direction, column_name
+from dse.user_files import load_user_toml
 from dse.workloads.registry import parse_workload
 
 SAMPLERS = ("nsga2", "nsga3", "tpe", "random", "gp", "exhaustive", "vectorized")
@@ -454,21 +454,7 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
 def load_study(path: str | Path) -> StudySpec:
     """Read and validate a study file; every problem is one :class:`UserError` line."""
     path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path}: is a folder, expected a study file (.toml)")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such study file") from None
-    except OSError as err:
-        raise UserError(f"{path}: cannot read ({err.strerror})") from None
-    try:
-        text = raw.decode("utf-8")
-        data = tomllib.loads(text)
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: invalid TOML ({err})") from None
+    data, text = load_user_toml(path, what="study file")
     if not data:
         raise UserError(f"{path}: empty study file (needs node_nm and [[workloads]] at least)")
     return parse_study(data, path.stem, path, text)

@@ -17,6 +17,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from dse.atomic_write import atomic_path, write_text_atomic
 from dse.search.results_files import (CONSTRAINT_PREFIX, METRICS_ATTR, OBJECTIVES_ATTR, PARETO_CSV,
                                       SUMMARY_JSON, TRIALS_CSV, TRIALS_PARQUET)
 from dse.search.best import best_per_objective, smallest_seen
@@ -75,9 +76,12 @@ def write_tables(study: optuna.Study, out_dir: Path, extra_summary: dict | None 
     out_dir = Path(out_dir)
     trials = trials_frame(study)
     pareto = pareto_frame(study, trials)
-    trials.to_parquet(out_dir / TRIALS_PARQUET, index=False)
-    trials.to_csv(out_dir / TRIALS_CSV, index=False)
-    pareto.to_csv(out_dir / PARETO_CSV, index=False)
+    with atomic_path(out_dir / TRIALS_PARQUET) as tmp:
+        trials.to_parquet(tmp, index=False)
+    with atomic_path(out_dir / TRIALS_CSV) as tmp:
+        trials.to_csv(tmp, index=False)
+    with atomic_path(out_dir / PARETO_CSV) as tmp:
+        pareto.to_csv(tmp, index=False)
     objectives = objective_columns(study)
     directions = [d.name.lower() for d in study.directions]
     summary: dict[str, Any] = {
@@ -98,5 +102,5 @@ def write_tables(study: optuna.Study, out_dir: Path, extra_summary: dict | None 
     budget_cols = [c for c in (spec_budget_columns or ["area_mm2"]) if c in trials]
     summary["smallest_seen"] = smallest_seen({c: trials[c].to_numpy(float) for c in budget_cols}, budget_cols)
     summary.update(extra_summary or {})
-    (out_dir / SUMMARY_JSON).write_text(jsonsafe.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out_dir / SUMMARY_JSON, jsonsafe.dumps(summary, indent=2) + "\n")
     return summary

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dse.atomic_write import atomic_path
 from dse.errors import UserError
 from dse.workloads.layers import OPS, LayerTable, conv_out
 from dse.workloads.onnx_import import import_onnx_package
@@ -31,7 +32,8 @@ def export_onnx(table: LayerTable, path, field: str = "export-onnx") -> Path:
     model = to_onnx(table, field)
     path = Path(path)
     try:
-        onnx.save(model, str(path))
+        with atomic_path(path) as tmp:
+            onnx.save(model, str(tmp))
     except OSError as err:
         raise UserError(f"{field}: cannot write {path}: {err.strerror or err}") from None
     return path

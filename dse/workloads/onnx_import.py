@@ -35,14 +35,23 @@ that read no activation (shape arithmetic, weight preprocessing) are ignored.
 
 from __future__ import annotations
 
+import heapq
 import math
 import warnings
 from functools import lru_cache
 from pathlib import Path
 
 from dse.errors import UserError
-from dse.workloads.layers import LayerTable, NetBuilder, Tensor, conv_out
-from dse.workloads.names import MAX_SIDE_PX, RESOLUTION_RE
+from dse.user_files import MAX_ONNX_BYTES, read_user_bytes
+from dse.workloads.layers import INT_COLUMNS, LayerTable, NetBuilder, Tensor, conv_out
+from dse.workloads.names import MAX_SIDE_PX, RESOLUTION_RE  # the same side limit as NAME@WIDTHxHEIGHT
+
+#: Largest static dim of any tensor (int32, the limit of most ONNX runtimes and converters).
+MAX_DIM = 2**31 - 1
+#: Largest element, weight or MAC count of one layer, and of the whole network per image: the
+#: largest integer float64 holds exactly (the model computes in float64; int64 sums stay far
+#: from overflow).
+MAX_COUNT = 2**53
 
 CONV_OPS = ("Conv", "ConvTranspose")
 FC_OPS = ("Gemm", "MatMul")
@@ -123,9 +132,11 @@ def load_onnx(path, width: int | None = None, height: int | None = None,
     if (width is None) != (height is None):
         raise UserError(f"{where}: give both width and height, or neither")
     if width is not None and height is not None:
-        check_side(width, height, field)
+        check_side(width, height, where)
     model = _read_model(onnx, path, where)
     graph = model.graph
+    _sort_nodes(graph, where)
+    _check_dims(graph, where)
     image = _image_input(graph, where)
     act_nodes = _activation_nodes(graph, image.name)
     unsupported = sorted({_op_key(n) for n in act_nodes if _op_key(n) not in SUPPORTED_OPS})
@@ -187,19 +198,62 @@ def _load_cached(path: str, stamp, width, height, allow_unsupported: bool, field
 
 
 def _read_model(onnx, path: Path, where: str):
-    if not path.exists():
-        raise UserError(f"{where}: no such file")
-    if path.is_dir():
-        raise UserError(f"{where}: is a directory, not an ONNX file")
-    if path.stat().st_size == 0:
+    data = read_user_bytes(path, what="ONNX file", max_bytes=MAX_ONNX_BYTES, where=where)
+    if not data:
         raise UserError(f"{where}: file is empty, not an ONNX model")
     try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as err:  # protobuf DecodeError, OSError, ...
+        model = onnx.load_model_from_string(data)
+    except Exception as err:  # protobuf DecodeError, ...
         raise UserError(f"{where}: not a valid ONNX model ({_first_line(err)})") from None
     if not model.graph.node or not model.graph.input:
         raise UserError(f"{where}: not a valid ONNX model (no graph nodes or inputs)")
     return model
+
+
+def _sort_nodes(graph, where: str) -> None:
+    """Put the nodes in topological order (ONNX requires it; some writers do not); a cycle is
+    one UserError naming a node on it. Kahn's algorithm, keeping the file order among ready nodes."""
+    nodes = list(graph.node)
+    producer = {out: i for i, node in enumerate(nodes) for out in node.output if out}
+    needs = [{producer[x] for x in node.input if x in producer} for node in nodes]
+    users: list[list[int]] = [[] for _ in nodes]
+    for i, deps in enumerate(needs):
+        for j in deps:
+            users[j].append(i)
+    waiting = [len(deps) for deps in needs]
+    ready = [i for i, n in enumerate(waiting) if n == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for u in users[i]:
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                heapq.heappush(ready, u)
+    if len(order) < len(nodes):
+        stuck = nodes[min(set(range(len(nodes))) - set(order))]
+        raise UserError(f"{where}: the graph has a cycle (through {stuck.op_type} node "
+                        f"'{stuck.name or stuck.output[0]}'); an ONNX graph must be acyclic")
+    if order != list(range(len(nodes))):
+        del graph.node[:]
+        graph.node.extend(nodes[i] for i in order)
+
+
+def _check_dims(graph, where: str) -> None:
+    """Every static dim of the graph's inputs, outputs, value infos, initializers and constants
+    is at most :data:`MAX_DIM` (larger ones would overflow the shape arithmetic)."""
+    shaped = [(vi.name, [d.dim_value for d in vi.type.tensor_type.shape.dim])
+              for vi in list(graph.input) + list(graph.value_info) + list(graph.output)
+              if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")]
+    shaped += [(t.name, list(t.dims)) for t in graph.initializer]
+    shaped += [(node.output[0], list(a.t.dims)) for node in graph.node
+               if node.op_type == "Constant" and node.output for a in node.attribute if a.name == "value"]
+    for name, dims in shaped:
+        big = next((d for d in dims if d > MAX_DIM), None)
+        if big is not None:
+            raise UserError(f"{where}: tensor '{name}' has a dim of {big}, above the limit "
+                            f"{MAX_DIM} (2^31 - 1)")
 
 
 def _first_line(err: BaseException, limit: int = 200) -> str:
@@ -258,6 +312,11 @@ def _fix_input(image, width, height, where) -> tuple[int, int, int]:
         elif _dim(dims[hi]) is None or _dim(dims[wi]) is None:
             raise UserError(f"{where}: input '{image.name}' has a dynamic height/width; give a "
                             "resolution (FILE@WIDTHxHEIGHT, e.g. net.onnx@1920x1080)")
+        else:
+            for side, d in (("width", dims[wi]), ("height", dims[hi])):
+                if (px := _dim(d)) is not None and px > MAX_SIDE_PX:
+                    raise UserError(f"{where}: input '{image.name}' has a static {side} of {px} px, "
+                                    f"outside 1..{MAX_SIDE_PX}; give a resolution (FILE@WIDTHxHEIGHT)")
         if _dim(dims[ci]) is None:
             raise UserError(f"{where}: input '{image.name}' has a dynamic channel count")
         w, h, c = _dim(dims[wi]), _dim(dims[hi]), _dim(dims[ci])
@@ -379,6 +438,7 @@ class _Importer:
                 dims = [_dim(d) for d in vi.type.tensor_type.shape.dim]
                 known = [d for d in dims if d is not None]
                 self.shapes[vi.name] = known if len(known) == len(dims) else None
+        _check_dims(self.graph, where)  # shapes as inferred
         self.const_values = {}
         for t in self.graph.initializer:
             self.shapes[t.name] = list(t.dims)
@@ -467,7 +527,22 @@ class _Importer:
                         self.act[o] = view(out, s) if s is not None else out
         if not layers:
             raise UserError(f"{self.where}: the model has no layers (no operator reads the input)")
+        self.check_counts()
         return self.b.build()
+
+    def check_counts(self) -> None:
+        """Every count of every layer, and the network's totals, are at most :data:`MAX_COUNT`."""
+        limit = f"above the limit {MAX_COUNT:,} (2^53)"
+        rows = self.b._rows  # the builder's row records (see emit)
+        for row in rows:
+            for col in INT_COLUMNS:
+                if abs(row.get(col, 0)) > MAX_COUNT:
+                    raise UserError(f"{self.where}: layer '{row['name']}' has {col} = {row[col]:,}, {limit}")
+        totals = {"MACs": sum(r["macs"] for r in rows), "weights": sum(r["weight_elems"] for r in rows),
+                  "activation elements": sum(self.b._elems.values())}
+        for what, total in totals.items():
+            if total > MAX_COUNT:
+                raise UserError(f"{self.where}: {total:,} {what} per image in total, {limit}")
 
     def convert(self, node, acts: list[Tensor], name: str) -> Tensor | None:
         op = _op_key(node)
