@@ -31,7 +31,7 @@ from importlib import resources
 import numpy as np
 
 from dse.errors import UserError
-from dse.hardware.technology import UNIT_TO_SI, Technology, catalog_rows
+from dse.hardware.technology import UNIT_TO_SI, Technology, catalog_rows, override_domain
 
 #: Rows whose value must stay below 1 after sampling (a share of the die / of a resource).
 FRACTION_CEILING = {"area_overhead_fraction": 0.95}
@@ -97,6 +97,7 @@ class TechnologySamples:
         self._column = {k: i for i, k in enumerate(keys)}
         self._factors = factors
         self._fraction = set(catalog_rows().loc[catalog_rows()["unit"] == "fraction", "key"])
+        self._unit = dict(zip(catalog_rows()["key"], catalog_rows()["unit"]))
         self._cache: dict[str, np.ndarray] = {}
 
     @property
@@ -109,6 +110,12 @@ class TechnologySamples:
             return self.base.value(key)
         if key not in self._cache:
             per_sample = self.base.value(key) * self._factors[:, self._column[key]]
+            # A sample stays inside the constant's physical domain (override_domains.csv): a
+            # sampled share of 1 or more, or a zero bandwidth, is no technology at all.
+            low, inclusive, high, _ = override_domain(key, self._unit[key])
+            si = UNIT_TO_SI[self._unit[key]][0]
+            floor = low * si if inclusive else np.nextafter(low * si, np.inf)
+            per_sample = np.clip(per_sample, floor, high * si)
             if key in self._fraction:  # a share cannot exceed the whole
                 per_sample = np.minimum(per_sample, FRACTION_CEILING.get(key, 1.0))
             self._cache[key] = np.repeat(per_sample, self.rows_per_sample)

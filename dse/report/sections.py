@@ -243,6 +243,26 @@ def convergence_section(data: ReportData) -> Section:
     return s
 
 
+def confidence_section(data: ReportData) -> Section | None:
+    """How sure is this? The front re-evaluated under samples of the catalog's ranges."""
+    from dse.report import uncertainty_section as us
+
+    rec = data.recommendation
+    res = us.sensitivity(data, None if rec is None else int(rec.trial))
+    if res is None:
+        return None
+    s = Section("confidence", "How sure is this?")
+    s.text.extend(us.summary_text(res))
+    s.tables.append(Table("Recommended design: objectives with their P10-P90 bands",
+                          pd.DataFrame(us.bands_rows(res))))
+    ranking = us.ranking_rows(res)
+    if ranking:
+        s.tables.append(Table("Constants that move the front's ranking most (each at one end of its range)",
+                              pd.DataFrame(ranking)))
+    s.figures = us.fig_bands(data, res) + us.fig_tornado(data, res)
+    return s
+
+
 #: the report, in order (key, builder)
 SECTIONS: list[tuple[str, Callable[[ReportData], Section | None]]] = [
     ("recommendation", recommendation_section),
@@ -251,6 +271,7 @@ SECTIONS: list[tuple[str, Callable[[ReportData], Section | None]]] = [
     ("designs", designs_section),
     ("batch", batch_section),
     ("proxy", proxy_section),
+    ("confidence", confidence_section),
     ("convergence", convergence_section),
 ]
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from dse import jsonsafe
+from dse.atomic_write import write_text_atomic
 from dse.report import analysis as an
 from dse.report import figures as F
 from dse.report import style
@@ -52,7 +54,7 @@ def sensitivity(data: F.ReportData, recommended_trial: int | None) -> dict | Non
         except (OSError, ValueError):
             pass  # unreadable cache: recompute
     res = analyse(r.spec, data.front, REPORT_SAMPLES, REPORT_SEED, recommended_trial, top=TOP)
-    path.write_text(json.dumps({"key": key, "result": res}, indent=1))
+    write_text_atomic(path, jsonsafe.dumps({"key": key, "result": res}, indent=1))
     return res
 
 
