@@ -198,8 +198,8 @@ def test_seed_range_is_checked_when_the_study_is_read(tmp_path):
 
 
 @pytest.mark.parametrize("key, value, allowed", [
-    ("dram_lpddr4_efficiency", "0", "0 < value <= 1 fraction"),
-    ("dram_lpddr4_bw_per_channel", "0", "0 < value <= 100000 GB/s"),
+    ("dram_lpddr4_efficiency", "0", "0.01 <= value <= 1 fraction"),
+    ("dram_lpddr4_bw_per_channel", "5e-324", "0.001 <= value <= 100000 GB/s"),
     ("layer_overhead_s", "1e308", "0 <= value <= 1 s"),
 ])
 def test_degenerate_technology_overrides_are_refused(tmp_path, key, value, allowed):

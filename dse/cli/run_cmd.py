@@ -93,8 +93,8 @@ def _unchanged(spec, args) -> dict | None:
     out_dir = spec.results_dir(args.results)
     url = args.storage or spec.storage_url
     rs.check_folder_storage(out_dir, url)
-    if args.fresh or spec.sampler == "exhaustive":
-        return None
+    if args.fresh or args.add_trials is not None or spec.sampler == "exhaustive":
+        return None  # --add-trials always has work to do
     summary = rs.finished_unchanged(out_dir, url, spec.trials, spec.source_text)
     if summary is None:
         return None
