@@ -11,7 +11,8 @@ from dse.hardware.designs import DesignBatch, grid, load_design_file
 from dse.hardware.space import DRAM_TYPES, PARAMETERS, grid_size, optuna_distributions, validate_params
 
 EXPECTED = ("cores", "rows", "cols", "clock_ghz", "precision", "sram_mb", "dram_type", "dram_channels", "noc",
-            "noc_width_bits", "batch", "winograd", "lowering", "dataflow", "local_kib", "sram_bw_bytes_per_cycle")
+            "noc_width_bits", "batch", "winograd", "lowering", "dataflow", "local_kib", "sram_bw_bytes_per_cycle",
+            "schedule", "batch_schedule")
 
 
 def test_parameter_declaration():

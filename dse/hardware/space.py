@@ -37,6 +37,8 @@ DRAM_TYPES = tuple(dram_channel_table()["dram_type"])  # LPDDR4 ... HBM3E (catal
 NOCS = ("bus", "ring", "mesh", "crossbar")
 LOWERINGS = ("im2col", "channel")
 DATAFLOWS = ("ws", "os", "is")
+SCHEDULES = ("auto", "layer", "fused")
+BATCH_SCHEDULES = ("auto", "lockstep", "per_image")
 
 KINDS = ("int", "log_int", "float", "categorical", "bool")
 
@@ -130,6 +132,12 @@ PARAMETERS: tuple[Parameter, ...] = (
               field="local_bytes", factor=float(BYTES_PER_KIB)),
     Parameter("sram_bw_bytes_per_cycle", "bytes/cycle", "log_int", 512, 16, 16384, log=True,
               help="global SRAM bandwidth (bytes per core clock cycle, all banks), independent of sram_mb"),
+    Parameter("schedule", "", "categorical", "auto", choices=SCHEDULES,
+              help="layer: layer by layer; fused: depth-first stacks of layers in bands of rows "
+                   "(docs/model.md, 'Depth-first fusion'); auto: the faster per stack of layers"),
+    Parameter("batch_schedule", "", "categorical", "auto", choices=BATCH_SCHEDULES,
+              help="lockstep: the whole batch goes layer by layer together; per_image: sub-batches "
+                   "sized to the SRAM (fused stacks: one image at a time); auto: the cheaper per tensor"),
 )
 
 _BY_NAME = {p.name: p for p in PARAMETERS}

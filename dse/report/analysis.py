@@ -61,6 +61,7 @@ PARAM_UNITS = {
     "dram_channels": "channels", "noc_width_bits": "bits", "batch": "images", "precision": "",
     "dram_type": "", "noc": "", "winograd": "", "lowering": "",
     "dataflow": "", "local_kib": "KiB", "sram_bw_bytes_per_cycle": "bytes/cycle",
+    "schedule": "", "batch_schedule": "",
 }
 PARAM_NAMES = {"clock_ghz": "clock", "sram_mb": "SRAM", "noc_width_bits": "NoC width", "noc": "NoC",
                "dram_type": "DRAM type", "dram_channels": "DRAM channels", "local_kib": "local buffer",
