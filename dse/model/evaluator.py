@@ -343,7 +343,7 @@ def _evaluate_chunk(g: LayerGeometry, plan: tuple[Partition, ...], hw: HardwareA
         bytes_per_elem=bpe, sram_bytes=sram, weight_buffer_fraction=col(hw.weight_buffer_fraction),
         dram_bw_bytes_per_s=col(hw.dram_bw_bytes_per_s), overhead_s=overhead_col,
         images_per_pass=np.where(lockstep, batch, 1.0), passes_per_batch=np.where(lockstep, 1.0, batch),
-        resident=resident, schedule=d.schedule[sl][:, None], launches=launches), want_layers)
+        resident=resident, schedule=d.schedule[sl][:, None], launches=launches), g.out_tensor, want_layers)
     latency = latency + stacks.delta_s
     dram_delta = stacks.act_delta_bytes + stacks.weight_delta_bytes
 

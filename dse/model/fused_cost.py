@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dse.model.fusion import Partition
+from dse.model.fusion import KEY_SPAN, Partition
 
 #: ``schedule`` codes (dse.hardware.space.SCHEDULES order).
 AUTO, LAYER, FUSED = 0, 1, 2
@@ -93,66 +93,67 @@ class _PartitionCost:
     act_delta: np.ndarray
     weight_delta: np.ndarray
     fused_layers: np.ndarray
-    use: np.ndarray  # (D, S) bool
-    tiles: np.ndarray  # (D, S)
-    bands: np.ndarray  # (D, S)
-    time_scale: np.ndarray  # (D, S)
-    dram_scale: np.ndarray  # (D, S)
+    per_stack: dict | None  # (D, S) arrays for per-layer output: use, tiles, bands, time/dram scale
 
 
-def _partition_cost(p: Partition, x: StackInputs) -> _PartitionCost:
-    seg = lambda a: np.add.reduceat(a, p.seg_starts, axis=1)[:, p.stack_seg]  # noqa: E731
+#: Order of the per-layer terms stacked for one cumulative sum (see :func:`choose_stacks`).
+_TERMS = ("bound", "onchip", "act", "weight", "restart", "produced")
+
+
+def _partition_cost(p: Partition, cs: np.ndarray, launches_cs: np.ndarray, x: StackInputs,
+                    want_layers: bool) -> _PartitionCost:
+    """Cost of one partition for D designs; ``cs`` (len(_TERMS), D, L+1): cumulative sums over
+    layers of the terms in :data:`_TERMS`; ``launches_cs`` (L+1,)."""
+    layer_s, onchip, act, w_layer, restart, produced = cs[:, :, p.stack_last + 1] - cs[:, :, p.stack_first]
+    launches = launches_cs[p.stack_last + 1] - launches_cs[p.stack_first]
+    saved = produced  # internal tensors = produced in the stack minus those leaving it
+    if len(p.exit_tensor):
+        ends = np.append(p.exit_starts[1:], len(p.exit_tensor))
+        saved = produced - _seg_sum(x.spill_bytes[:, p.exit_tensor], p.exit_starts, ends)
     bpe = x.bytes_per_elem
-    launches = seg(x.launches)
-    layer_s = seg(x.bound_s)
-    onchip = seg(x.onchip_s)
-    act = seg(x.act_bytes)
-    w_layer = seg(x.weight_bytes)
-    restart = seg(x.restart_s)
-    ends = np.append(p.internal_starts[1:], len(p.internal_tensor))
-    saved = _seg_sum(x.spill_bytes[:, p.internal_tensor], p.internal_starts, ends)
     w_stack = p.weight_elems * bpe  # (D, S)
-    buf = p.opt_buffer_elems * (bpe * x.images_per_pass)  # (D, O)
-    opt_ends = np.append(p.opt_starts[1:], len(p.opt_tiles))
+    scale = bpe * x.images_per_pass  # bytes per buffer element
+    stack_key = np.arange(p.n_stacks) * KEY_SPAN
+    fused_mode = x.schedule == FUSED
     best = None
     for keep in (True, False):
         if keep:
             avail = x.sram_bytes - w_stack
-            w_fused = np.where(x.resident, 0.0, w_stack)
         else:
             avail = x.sram_bytes - np.minimum(p.max_layer_weight_elems * bpe, x.sram_bytes * x.weight_buffer_fraction)
-        fits = (buf <= avail[:, p.opt_stack]).astype(np.float64)
-        count = _seg_sum(fits, p.opt_starts, opt_ends).astype(np.int64)  # buffers ascend: a prefix fits
-        pick = p.opt_starts + np.maximum(count - 1, 0)
+        # buffers ascend within a stack: the tilings that fit are a prefix; count them all at once
+        key = stack_key + np.log2(np.clip(avail / scale, 0.5, 2.0 ** (KEY_SPAN - 2)))
+        count = np.searchsorted(p.opt_key, key, side="right") - p.opt_starts
         ok = count > 0
+        pick = p.opt_starts + np.maximum(count - 1, 0)
         tiles = np.where(ok, p.opt_tiles[pick], 1.0)
         passes = tiles * x.passes_per_batch
-        if not keep:
-            w_fused = np.where(x.resident, 0.0, w_stack * passes)
+        w_fused = np.where(x.resident, 0.0, w_stack if keep else w_stack * passes)
         dram = act - saved + w_fused
         t = (np.maximum(onchip + (passes - 1.0) * restart, dram / x.dram_bw_bytes_per_s)
              + x.overhead_s * launches * passes)
-        t = np.where(ok, t, np.inf)
         # auto compares times; fused takes the least DRAM traffic (weights kept when they fit)
-        crit = np.where(ok, np.where(x.schedule == FUSED, dram, t), np.inf)
-        cand = (t, ok, tiles, p.opt_bands[pick], w_fused - w_layer, dram, crit)
+        crit = np.where(ok, np.where(fused_mode, dram, t), np.inf)
+        cand = (crit, t, ok, w_fused, dram, pick)
         if best is None:
             best = cand
         else:
-            better = cand[-1] < best[-1]
+            better = crit < best[0]
             best = tuple(np.where(better, c, b) for c, b in zip(cand, best))
     assert best is not None
-    t_fused, ok, tiles, bands, w_delta, dram_fused, _ = best
-    forced = (x.schedule == FUSED) & ok
-    use = np.where(x.schedule == AUTO, t_fused < layer_s, forced)
-    gain = np.where(use, t_fused - layer_s, 0.0)
+    _, t_fused, ok, w_fused, dram_fused, pick = best
+    use = np.where(x.schedule == AUTO, ok & (t_fused < layer_s), fused_mode & ok)
+    per_stack = None
+    if want_layers:
+        per_stack = dict(use=use, tiles=np.where(use, p.opt_tiles[pick], 1.0),
+                         bands=np.where(use, p.opt_bands[pick], 1.0),
+                         time_scale=np.where(use, _ratio(t_fused, layer_s), 1.0),
+                         dram_scale=np.where(use, _ratio(dram_fused, act + w_layer), 1.0))
     return _PartitionCost(
-        delta_s=gain.sum(axis=1), act_delta=np.where(use, -saved, 0.0).sum(axis=1),
-        weight_delta=np.where(use, w_delta, 0.0).sum(axis=1),
-        fused_layers=(use * p.n_layers).sum(axis=1), use=use, tiles=np.where(use, tiles, 1.0),
-        bands=np.where(use, bands, 1.0),
-        time_scale=np.where(use, _ratio(t_fused, layer_s), 1.0),
-        dram_scale=np.where(use, _ratio(dram_fused, act + w_layer), 1.0))
+        delta_s=np.where(use, t_fused - layer_s, 0.0).sum(axis=1),
+        act_delta=np.where(use, -saved, 0.0).sum(axis=1),
+        weight_delta=np.where(use, w_fused - w_layer, 0.0).sum(axis=1),
+        fused_layers=(use * p.n_layers).sum(axis=1), per_stack=per_stack)
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -161,13 +162,20 @@ def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a, b, out=np.ones(a.shape), where=b > 0)
 
 
-def choose_stacks(plan: tuple[Partition, ...], x: StackInputs, want_layers: bool = False) -> StackChoice:
-    """The fastest candidate partition of every design, with its fused stacks (see module doc)."""
+def choose_stacks(plan: tuple[Partition, ...], x: StackInputs, produced_tensor: np.ndarray,
+                  want_layers: bool = False) -> StackChoice:
+    """The chosen candidate partition of every design, with its fused stacks (see module doc).
+    ``produced_tensor`` (L,): the tensor each layer writes."""
     d = x.bound_s.shape[0]
     zero = np.zeros(d)
     if not plan or d == 0 or not (x.schedule != LAYER).any():
         return StackChoice(zero, zero, zero, zero, np.full(d, -1), _alone_layers(x) if want_layers else None)
-    costs = [_partition_cost(p, x) for p in plan]
+    terms = np.stack([x.bound_s, x.onchip_s, x.act_bytes, x.weight_bytes, x.restart_s,
+                      x.spill_bytes[:, produced_tensor]])
+    cs = np.zeros(terms.shape[:2] + (terms.shape[2] + 1,))
+    np.cumsum(terms, axis=2, out=cs[:, :, 1:])
+    launches_cs = np.concatenate([[0.0], np.cumsum(x.launches[0])])
+    costs = [_partition_cost(p, cs, launches_cs, x, want_layers) for p in plan]
     # auto: the partition with the lowest latency; fused: the one moving the fewest DRAM bytes
     # (what fused-layer accelerators minimize: Alwani et al., MICRO 2016)
     key = np.stack([np.where(x.schedule[:, 0] == FUSED, c.act_delta + c.weight_delta, c.delta_s)
@@ -182,17 +190,16 @@ def choose_stacks(plan: tuple[Partition, ...], x: StackInputs, want_layers: bool
         layers = _alone_layers(x)
         for i, (p, c) in enumerate(zip(plan, costs)):
             mine = (partition == i)[:, None]
-            if not mine.any() or not p.n_stacks:
+            if not mine.any() or not p.n_stacks or c.per_stack is None:
                 continue
-            stack_of = np.where(p.layer_stack >= 0, p.layer_stack, 0)[None, :]
-            inside = (p.layer_stack >= 0)[None, :] & np.take_along_axis(c.use, np.broadcast_to(stack_of, (d, len(p.layer_stack))), axis=1)
-            take = lambda a: np.take_along_axis(a, np.broadcast_to(stack_of, inside.shape), axis=1)  # noqa: E731
-            sel = mine & inside
+            stack_of = np.broadcast_to(np.where(p.layer_stack >= 0, p.layer_stack, 0)[None, :],
+                                       (d, len(p.layer_stack)))
+            take = lambda a: np.take_along_axis(a, stack_of, axis=1)  # noqa: E731
+            sel = mine & (p.layer_stack >= 0)[None, :] & take(c.per_stack["use"])
             layers["layer_stack"] = np.where(sel, p.layer_stack[None, :], layers["layer_stack"])
-            layers["layer_tiles"] = np.where(sel, take(c.tiles), layers["layer_tiles"])
-            layers["layer_bands"] = np.where(sel, take(c.bands), layers["layer_bands"])
-            layers["time_scale"] = np.where(sel, take(c.time_scale), layers["time_scale"])
-            layers["dram_scale"] = np.where(sel, take(c.dram_scale), layers["dram_scale"])
+            for name, key_ in (("layer_tiles", "tiles"), ("layer_bands", "bands"),
+                               ("time_scale", "time_scale"), ("dram_scale", "dram_scale")):
+                layers[name] = np.where(sel, take(c.per_stack[key_]), layers[name])
     return StackChoice(delta_s=pick("delta_s"), act_delta_bytes=pick("act_delta"),
                        weight_delta_bytes=pick("weight_delta"), fused_layers=fused_layers,
                        partition=partition, layers=layers)

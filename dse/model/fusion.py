@@ -32,6 +32,10 @@ from dse.workloads.layers import OP_CODE, LayerTable
 #: input rows). Fully connected layers and global pooling need the whole input.
 _FUSABLE = tuple(OP_CODE[name] for name in ("conv", "dwconv", "pool", "upsample", "add", "concat"))
 
+#: Span of log2(buffer elements) per stack in ``Partition.opt_key``: buffers and available SRAM
+#: are clipped to [2^-1, 2^(KEY_SPAN - 2)] elements, far beyond any SRAM.
+KEY_SPAN = 64.0
+
 
 @dataclass(frozen=True, eq=False)
 class Partition:
@@ -48,7 +52,10 @@ class Partition:
     (N x M), descending within each stack; ``opt_bands``/``opt_cols`` (O,): N and M;
     ``opt_stack`` (O,); ``opt_starts`` (S,): first tiling of each stack.
     ``internal_tensor`` (I,): tensors living only inside a stack (listed stack by stack);
-    ``internal_starts`` (S,). ``layer_stack`` (L,): stack of each layer, -1 outside stacks.
+    ``internal_starts`` (S,). ``exit_tensor`` (X,): tensors produced in a stack and read after it
+    (or network outputs), listed stack by stack; ``exit_starts`` (S,). ``layer_stack`` (L,): stack
+    of each layer, -1 outside stacks. ``opt_key`` (O,): ``stack x KEY_SPAN + log2(buffer)``,
+    ascending over all tilings (one ``searchsorted`` finds every stack's largest fitting tiling).
     """
 
     weight_cap_elems: float
@@ -67,7 +74,10 @@ class Partition:
     opt_starts: np.ndarray
     internal_tensor: np.ndarray
     internal_starts: np.ndarray
+    exit_tensor: np.ndarray
+    exit_starts: np.ndarray
     layer_stack: np.ndarray
+    opt_key: np.ndarray
 
     @property
     def n_stacks(self) -> int:
@@ -113,7 +123,8 @@ def _fusable(table: LayerTable) -> np.ndarray:
 
 
 def _greedy_stacks(table: LayerTable, fusable: np.ndarray, cap: float) -> list[tuple[int, int]]:
-    """Runs of >= 2 consecutive fusable layers, each with at most ``cap`` weight elements."""
+    """Runs of consecutive fusable layers (two or more with their own kernels), each with at most
+    ``cap`` weight elements."""
     stacks, start, weights = [], -1, 0.0
     for layer in range(len(table) + 1):
         w = float(table.weight_elems[layer]) if layer < len(table) else 0.0
@@ -121,7 +132,9 @@ def _greedy_stacks(table: LayerTable, fusable: np.ndarray, cap: float) -> list[t
         if joins:
             weights += w
             continue
-        if start >= 0 and layer - 1 > start:
+        # a stack needs two layers with kernels of their own (a residual add fused into the
+        # layer before it is already free of DRAM traffic)
+        if start >= 0 and np.count_nonzero(~table.fused_into_prev[start:layer]) >= 2:
             stacks.append((start, layer - 1))
         if layer < len(table) and fusable[layer] and w <= cap:
             start, weights = layer, w
@@ -201,10 +214,14 @@ def _partition(table: LayerTable, shp: _Shapes, stacks: list[tuple[int, int]], c
         seg.append(pos)
     layer_stack = np.full(n_layers, -1, dtype=np.int64)
     bufs, tiles, bands, colt, opt_stack, internal, int_starts, starts = [], [], [], [], [], [], [], []
+    exits: list[int] = []
+    exit_starts = []
     for s, (a, b) in enumerate(stacks):
         layer_stack[a:b + 1] = s
         produced = [int(table.out_tensor[x]) for x in range(a, b + 1)]
         inside = [t for t in produced if shp.readers[t] and max(shp.readers[t]) <= b]
+        exit_starts.append(len(exits))
+        exits.extend(t for t in produced if t not in inside)
         buf, til, nb, mc = _tilings(table, shp, a, b, inside)
         starts.append(sum(len(x) for x in bufs))
         bufs.append(buf)
@@ -228,7 +245,10 @@ def _partition(table: LayerTable, shp: _Shapes, stacks: list[tuple[int, int]], c
         opt_buffer_elems=cat(bufs), opt_tiles=cat(tiles), opt_bands=cat(bands), opt_cols=cat(colt),
         opt_stack=cat(opt_stack, np.int64), opt_starts=np.asarray(starts, dtype=np.int64),
         internal_tensor=np.asarray(internal, dtype=np.int64),
-        internal_starts=np.asarray(int_starts, dtype=np.int64), layer_stack=layer_stack,
+        internal_starts=np.asarray(int_starts, dtype=np.int64),
+        exit_tensor=np.asarray(exits, dtype=np.int64), exit_starts=np.asarray(exit_starts, dtype=np.int64),
+        layer_stack=layer_stack,
+        opt_key=cat(opt_stack) * KEY_SPAN + np.log2(np.clip(cat(bufs), 0.5, 2.0 ** (KEY_SPAN - 2))),
     )
 
 
