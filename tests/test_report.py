@@ -285,6 +285,26 @@ def test_pareto_knee_hypervolume():
     assert an.header("resnet50@224x224:dram_bytes") == "DRAM traffic on resnet50@224x224 [MB/inference]"
 
 
+def test_report_units_come_from_the_metric_registry_and_the_parameter_declaration():
+    from dse.hardware.space import PARAMETERS
+    from dse.model.metrics import METRICS, column_name
+
+    for m in METRICS:
+        col = column_name(m, "w@8x8" if m.per_workload else None)
+        if m.column in {p.name for p in PARAMETERS}:
+            continue  # batch and dram_channels are parameters first (same unit)
+        label, unit, factor = an.unit_of(col)
+        assert (unit, factor) == (m.display_unit, m.display_factor)
+        assert an.header(col) == m.header("w@8x8" if m.per_workload else None)
+        assert an.header(col, short=True) == m.header()
+    for p in PARAMETERS:
+        assert an.unit_of(p.name)[1] == p.unit
+    assert an.header("cores") == "cores [tiles]"  # the report used to drop the declared unit
+    assert an.with_unit("w:latency_s", 0.0125) == "12.5 ms"
+    assert an.with_unit("precision", "int8") == "int8" and an.with_unit("winograd", True) == "yes"
+    assert an.SWEEP_LATENCY == "latency [ms]" and an.SWEEP_THROUGHPUT == "throughput [inferences/s]"
+
+
 # --- results folders: nothing redone when nothing changed; one storage per folder -------------
 
 def _dse(*args, cwd: Path) -> subprocess.CompletedProcess:

@@ -377,7 +377,7 @@ def fig_batch(data: ReportData, sweep: pd.DataFrame) -> list[Figure]:
     wls = data.r.workloads
     fig, axes = plt.subplots(len(wls), 2, figsize=(12, 3.4 * len(wls) + 0.9), squeeze=False,
                              layout="constrained")
-    cols = ("throughput [inferences/s]", "latency [ms]")
+    cols = (an.SWEEP_THROUGHPUT, an.SWEEP_LATENCY)
     for r_i, wl in enumerate(wls):
         for ch in data.chosen:
             s = sweep[(sweep["workload"] == wl) & (sweep["trial"] == ch.trial)]

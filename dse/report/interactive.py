@@ -234,7 +234,7 @@ def _details(r, row: pd.Series) -> list[list[str]]:
     out = []
     for c in r.objectives + [f"{wl}:throughput_ips" for wl in r.workloads if f"{wl}:throughput_ips" not in r.objectives]:
         if c in row:
-            out.append([an.header(c), an.fmt(float(row[c]) * an.unit_of(c)[2])])
+            out.append([an.header(c), an.fmt(an.friendly(float(row[c]), c))])
     for p in r.params:
         if p in row:
             out.append([an.header(p), an.fmt(row[p])])

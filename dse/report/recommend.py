@@ -116,9 +116,8 @@ def against_budgets(row: pd.Series, budgets: dict[str, float], workloads: list[s
 def _use(value, budget: float, col: str, at_least: bool = False) -> str:
     if value is None or pd.isna(value):
         return ""
-    label, unit, factor = an.unit_of(col)
     word = "at least" if at_least else "of"
-    return (f"{label} {an.fmt(float(value) * factor)} {unit} {word} {an.fmt(budget * factor)} {unit} "
+    return (f"{an.unit_of(col)[0]} {an.with_unit(col, value)} {word} {an.with_unit(col, budget)} "
             f"({100 * float(value) / budget:.0f}%)")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dse.model.metrics import WORKLOAD_METRICS, column_name, metric_of
 from dse.report import analysis as an
 from dse.report.load import Results
 
@@ -28,7 +29,7 @@ def budget_header(r: Results, col: str) -> str:
         return f"{h} (at least {an.fmt(r.spec.min_throughput_ips[col.split(':')[0]])})"
     if budget is None:
         return h
-    return f"{h} (budget {an.fmt(budget * an.unit_of(col)[2])})"
+    return f"{h} (budget {an.fmt(an.friendly(budget, col))})"
 
 
 def key_metrics(r: Results, frame: pd.DataFrame) -> list[str]:
@@ -76,8 +77,7 @@ def constants_line(constant: dict[str, object]) -> str:
         return ""
     parts = []
     for k, v in constant.items():
-        label, unit, _ = an.unit_of(k)
-        parts.append(f"{label} {an.fmt(v)}{(' ' + unit) if unit and not isinstance(v, str) else ''}")
+        parts.append(f"{an.unit_of(k)[0]} {an.with_unit(k, v)}")
     return "Same on every design here: " + ", ".join(parts) + "."
 
 
@@ -101,10 +101,10 @@ def metric_order(r: Results, frame: pd.DataFrame) -> list[str]:
     """Every stored metric of ``frame``: key metrics first, then design metrics, then per workload."""
     first = key_metrics(r, frame)
     skip = set(r.params) | SKIP | set(first)
-    design = [c for c in frame.columns if ":" not in c and c not in skip and c in an.METRIC_UNITS]
+    design = [c for c in frame.columns if ":" not in c and c not in skip and metric_of(c) is not None]
     per_wl = []
     for wl in r.workloads:
-        per_wl += [f"{wl}:{m}" for m in an.METRIC_UNITS if f"{wl}:{m}" in frame and f"{wl}:{m}" not in skip]
+        per_wl += [c for c in (column_name(m, wl) for m in WORKLOAD_METRICS) if c in frame and c not in skip]
     return first + design + per_wl
 
 

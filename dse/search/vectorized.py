@@ -47,6 +47,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import UserError
+from dse.search.best import worst_values
 from dse.search.bulk_trials import add_trials_bulk, memoized_distributions
 from dse.search.evolve import Pool, offspring, violation_of
 from dse.search.genome import Genome, latin_hypercube
@@ -178,7 +179,7 @@ class _Recorder:
         self.study, self.genome, self.where = study, genome, where
         self.objective_cols = objective_cols
         self.finite = _finite
-        self.worst = [-1e300 if o.direction == "maximize" else 1e300 for o in spec.objectives]
+        self.worst = worst_values(spec.directions)
         self.recorded: set[int] = {t.user_attrs.get(DESIGN_ATTR) for t in study.get_trials(
             deepcopy=False, states=(TrialState.COMPLETE,))}
 
