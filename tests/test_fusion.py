@@ -17,6 +17,7 @@ from dse.hardware.technology import load_technology
 from dse.model.api import evaluate
 from dse.model.evaluator import evaluate_workload
 from dse.model.fusion import fusion_plan
+from dse.model.validation import fusion_anchor, fusion_rows
 from dse.workloads.registry import load_workload
 from dse.workloads.zoo.vgg19 import build_prefix
 
@@ -38,6 +39,10 @@ def _alwani(schedule: str):
     design = DesignBatch.from_columns({"precision": "fp32", "sram_mb": sram / 2**20, "cores": 1, "rows": 16,
                                        "cols": 16, "schedule": schedule}, 16)
     frame, layers = evaluate(design, table, per_layer=True)
+    # dse validate runs the same anchor from its data file
+    (row,) = fusion_rows()
+    assert float(row["feature_map_storage_bytes"]) == ALWANI_STORAGE_BYTES
+    assert fusion_anchor(row, schedule)["dram_activation_bytes"] == frame["dram_activation_bytes"][0]
     return table, frame.iloc[0], layers[table.label]
 
 
