@@ -137,8 +137,8 @@ class DesignsTable:
     def parts(self) -> list[Path]:
         if not self.folder.is_dir():
             return []
-        for tmp in self.folder.glob("*.tmp"):  # a part torn by a crash: its step is redone
-            tmp.unlink()
+        for tmp in [*self.folder.glob(".*.tmp"), *self.folder.glob("*.tmp")]:  # torn by a crash: redone
+            tmp.unlink(missing_ok=True)
         return sorted(self.folder.glob("part-*.parquet"))
 
     def reset(self) -> None:
@@ -146,10 +146,12 @@ class DesignsTable:
             shutil.rmtree(self.folder)
 
     def write(self, part: int, frame: pd.DataFrame) -> None:
-        """Write part number ``part`` atomically (a crash leaves a whole part or a ``.tmp``)."""
+        """Write part number ``part`` atomically (a crash leaves a whole part or a hidden
+        ``.part-NNNNNN.parquet.tmp``, which Parquet readers of the folder skip: names starting
+        with a dot are not part of a dataset)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"part-{part:06d}.parquet"
-        tmp = path.with_suffix(".parquet.tmp")
+        tmp = self.folder / f".{path.name}.tmp"
         frame.to_parquet(tmp, index=False)
         fd = os.open(tmp, os.O_RDONLY)
         try:
