@@ -364,6 +364,24 @@ def per_layer(spec, chosen: list[Chosen], label: str):
 BOUND_NAMES = ("compute", "sram", "interconnect", "dram", "overhead")
 
 
+def fused_stacks(lay: pd.DataFrame) -> list[dict]:
+    """The depth-first stacks of ONE design's per-layer rows (columns of
+    :func:`dse.model.api.per_layer_frame`), in network order: ``stack`` (the model's index, as in the
+    rows), ``first_layer``/``last_layer`` (names), ``first``/``last`` (layer positions), ``layers``
+    (count), ``bands`` (bands of rows the image is cut into) and ``tiles`` (tiles per image). Empty
+    when the design runs the workload layer by layer."""
+    if "stack" not in lay:
+        return []
+    fused = lay[lay["stack"].to_numpy() >= 0]
+    out = []
+    for sid, g in fused.groupby("stack", sort=False):
+        g = g.sort_values("layer")
+        out.append({"stack": int(sid), "first_layer": str(g["name"].iloc[0]), "last_layer": str(g["name"].iloc[-1]),
+                    "first": int(g["layer"].iloc[0]), "last": int(g["layer"].iloc[-1]), "layers": len(g),
+                    "bands": int(g["bands"].iloc[0]), "tiles": int(g["tiles"].iloc[0])})
+    return sorted(out, key=lambda st: st["first"])
+
+
 def bound_shares(lay: pd.DataFrame) -> dict[str, float]:
     """Share of one design's time (0..1) per bound: each layer's time without its fixed overhead goes
     to what bounds it; every layer's overhead goes to ``overhead``."""
