@@ -430,22 +430,39 @@ def front_fusion(front: pd.DataFrame, workload: str) -> FrontFusion:
     return FrontFusion(workload, len(front), int(recorded.sum()), int((values[recorded] > 0).sum()))
 
 
+def stacks_by_design(lay: pd.DataFrame) -> dict[int, list[dict]]:
+    """The depth-first stacks of every design in per-layer rows (columns of
+    :func:`dse.model.api.per_layer_frame`; without a ``design`` column: one design, 0), in network
+    order: ``stack`` (the model's index, as in the rows), ``first_layer``/``last_layer`` (names),
+    ``first``/``last`` (layer positions), ``layers`` (count), ``bands`` (bands of rows the image is
+    cut into) and ``tiles`` (tiles per image). A design that runs layer by layer has no entry."""
+    if "stack" not in lay or lay.empty:
+        return {}
+    design = lay["design"].to_numpy() if "design" in lay else np.zeros(len(lay), np.int64)
+    keep = lay["stack"].to_numpy() >= 0
+    if not keep.any():
+        return {}
+    fused = pd.DataFrame({"design": design[keep], "stack": lay["stack"].to_numpy()[keep],
+                          "layer": lay["layer"].to_numpy()[keep], "bands": lay["bands"].to_numpy()[keep],
+                          "tiles": lay["tiles"].to_numpy()[keep]})
+    agg = fused.groupby(["design", "stack"], sort=False).agg(
+        first=("layer", "min"), last=("layer", "max"), layers=("layer", "size"), bands=("bands", "first"),
+        tiles=("tiles", "first")).reset_index().sort_values(["design", "first"], kind="stable")
+    names = dict(zip(lay["layer"].to_numpy(), lay["name"].to_numpy()))
+    out: dict[int, list[dict]] = {}
+    for st in agg.itertuples(index=False):
+        out.setdefault(int(st.design), []).append({
+            "stack": int(st.stack), "first_layer": str(names[st.first]), "last_layer": str(names[st.last]),
+            "first": int(st.first), "last": int(st.last), "layers": int(st.layers), "bands": int(st.bands),
+            "tiles": int(st.tiles)})
+    return out
+
+
 def fused_stacks(lay: pd.DataFrame) -> list[dict]:
-    """The depth-first stacks of ONE design's per-layer rows (columns of
-    :func:`dse.model.api.per_layer_frame`), in network order: ``stack`` (the model's index, as in the
-    rows), ``first_layer``/``last_layer`` (names), ``first``/``last`` (layer positions), ``layers``
-    (count), ``bands`` (bands of rows the image is cut into) and ``tiles`` (tiles per image). Empty
-    when the design runs the workload layer by layer."""
-    if "stack" not in lay:
-        return []
-    fused = lay[lay["stack"].to_numpy() >= 0]
-    out = []
-    for sid, g in fused.groupby("stack", sort=False):
-        g = g.sort_values("layer")
-        out.append({"stack": int(sid), "first_layer": str(g["name"].iloc[0]), "last_layer": str(g["name"].iloc[-1]),
-                    "first": int(g["layer"].iloc[0]), "last": int(g["layer"].iloc[-1]), "layers": len(g),
-                    "bands": int(g["bands"].iloc[0]), "tiles": int(g["tiles"].iloc[0])})
-    return sorted(out, key=lambda st: st["first"])
+    """The depth-first stacks (see :func:`stacks_by_design`) of ONE design's per-layer rows; empty
+    when it runs the workload layer by layer."""
+    found = stacks_by_design(lay)
+    return next(iter(found.values())) if found else []
 
 
 def bound_shares(lay: pd.DataFrame) -> dict[str, float]:

@@ -102,8 +102,8 @@ def layer_data(data: ReportData, wl: str, rows: pd.DataFrame) -> dict | None:
     codes = {b: BOUND_CODES[i] for i, b in enumerate(an.BOUND_NAMES)}
     bound = lay["bound"].map(codes).to_numpy().reshape(shape)
     first = lay[lay["design"] == 0]
-    stacks = {i: [[st["first"], st["last"], st["bands"], st["tiles"]] for st in an.fused_stacks(g)]
-              for i, g in lay.groupby("design", sort=False)}
+    stacks = {i: [[st["first"], st["last"], st["bands"], st["tiles"]] for st in sts]
+              for i, sts in an.stacks_by_design(lay).items()}
     designs_out = {}
     for i, trial in enumerate(rows["trial"].astype(int)):
         designs_out[str(trial)] = {"t": _round(time_us[i]), "o": _round(ovh_us[i]), "b": "".join(bound[i]),
