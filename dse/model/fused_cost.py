@@ -11,8 +11,9 @@ Per stack s of a partition (a (D, S) array each; bytes and seconds per batch):
   transfers overlap the stack's compute: time = max(on-chip time + restarts, DRAM bytes / DRAM
   bandwidth) + overheads.
 Under ``auto`` a stack runs fused when that is faster and each design takes the partition with the
-lowest total time; under ``fused`` every stack whose buffers fit runs fused and each design takes
-the partition that moves the fewest DRAM bytes (the aim of fused-layer accelerators). Nothing loops over designs: the loops
+lowest total time; under ``fused`` every stack whose buffers fit and whose DRAM traffic does not
+grow runs fused, and each design takes the partition that moves the fewest DRAM bytes (the aim of
+fused-layer accelerators). Nothing loops over designs: the loops
 run over the (few) candidate partitions.
 """
 
@@ -22,10 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dse.hardware.space import SCHEDULES
 from dse.model.fusion import KEY_SPAN, Partition
 
-#: ``schedule`` codes (dse.hardware.space.SCHEDULES order).
-AUTO, LAYER, FUSED = 0, 1, 2
+AUTO, LAYER, FUSED = (SCHEDULES.index(name) for name in ("auto", "layer", "fused"))
+#: Relative gain below which auto keeps layer by layer: stack sums come from differences of
+#: cumulative sums, whose rounding (~1e-16 relative per term) must not pass for a real gain.
+_NOISE_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,10 @@ def _partition_cost(p: Partition, cs: np.ndarray, launches_cs: np.ndarray, x: St
             best = tuple(np.where(better, c, b) for c, b in zip(cand, best))
     assert best is not None
     _, t_fused, ok, w_fused, dram_fused, pick = best
-    use = np.where(x.schedule == AUTO, ok & (t_fused < layer_s), fused_mode & ok)
+    # auto: where fused is faster. fused: where it fits and moves no more DRAM bytes than layer by
+    # layer (weights streamed again per tile can cost more than the activations saved).
+    use = ok & np.where(x.schedule == AUTO, t_fused < layer_s * (1.0 - _NOISE_RTOL),
+                        fused_mode & (dram_fused <= act + w_layer))
     per_stack = None
     if want_layers:
         per_stack = dict(use=use, tiles=np.where(use, p.opt_tiles[pick], 1.0),

@@ -108,7 +108,7 @@ def _tensor_shapes(table: LayerTable) -> _Shapes:
     for layer, slots in enumerate(table.in_slot_tensor):
         for t in dict.fromkeys(int(s) for s in slots if s >= 0):
             readers[t].append(layer)
-    for t in np.flatnonzero(producer < 0):  # the network input: shape of its first reader's input
+    for t in (int(i) for i in np.flatnonzero(producer < 0)):  # network input: its first reader's input shape
         first = readers[t][0] if readers[t] else 0
         h[t], w[t] = table.in_h[first], table.in_w[first]
         c[t] = max(table.tensor_elems[t] // max(h[t] * w[t], 1), 1)
@@ -213,9 +213,16 @@ def _partition(table: LayerTable, shp: _Shapes, stacks: list[tuple[int, int]], c
     if pos < n_layers:
         seg.append(pos)
     layer_stack = np.full(n_layers, -1, dtype=np.int64)
-    bufs, tiles, bands, colt, opt_stack, internal, int_starts, starts = [], [], [], [], [], [], [], []
+    bufs: list[np.ndarray] = []
+    tiles: list[np.ndarray] = []
+    bands: list[np.ndarray] = []
+    colt: list[np.ndarray] = []
+    opt_stack: list[np.ndarray] = []
+    internal: list[int] = []
     exits: list[int] = []
-    exit_starts = []
+    int_starts: list[int] = []
+    exit_starts: list[int] = []
+    starts: list[int] = []
     for s, (a, b) in enumerate(stacks):
         layer_stack[a:b + 1] = s
         produced = [int(table.out_tensor[x]) for x in range(a, b + 1)]
@@ -223,7 +230,7 @@ def _partition(table: LayerTable, shp: _Shapes, stacks: list[tuple[int, int]], c
         exit_starts.append(len(exits))
         exits.extend(t for t in produced if t not in inside)
         buf, til, nb, mc = _tilings(table, shp, a, b, inside)
-        starts.append(sum(len(x) for x in bufs))
+        starts.append(int(sum(len(x) for x in bufs)))
         bufs.append(buf)
         tiles.append(til)
         bands.append(nb)
