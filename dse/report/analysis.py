@@ -364,6 +364,107 @@ def per_layer(spec, chosen: list[Chosen], label: str):
 BOUND_NAMES = ("compute", "sram", "interconnect", "dram", "overhead")
 
 
+# --- depth-first fusion ---------------------------------------------------------------------
+# Stored per workload as LABEL:fused_layers (layers run inside depth-first stacks; 0: layer by layer).
+# Studies stored before the model had fusion have no such column: "not recorded".
+
+FUSED_LAYERS = "fused_layers"
+NOT_RECORDED = "not recorded"
+
+
+def objective_workloads(objectives: list[str], workloads: list[str]) -> list[str]:
+    """Workloads named by a per-workload objective, in objective order; else the first workload."""
+    out = []
+    for col in objectives:
+        wl = split_column(col)[0]
+        if wl is not None and wl not in out:
+            out.append(wl)
+    return out or workloads[:1]
+
+
+def layer_count(label: str) -> int | None:
+    """Layers of a workload (its layer table), None when it cannot be loaded (e.g. a moved ONNX file)."""
+    from dse.workloads.registry import load_workload
+
+    try:
+        return len(load_workload(label))
+    except (UserError, OSError):
+        return None
+
+
+def fusion_cell(value, n_layers: int | None) -> str:
+    """A stored ``LABEL:fused_layers`` value as the tables show it: ``layer by layer``,
+    ``fused: 51 of 102`` or ``not recorded``."""
+    if value is None or pd.isna(value):
+        return NOT_RECORDED
+    n = int(value)
+    if n == 0:
+        return "layer by layer"
+    return f"fused: {n} of {n_layers}" if n_layers else f"fused: {n}"
+
+
+def fusion_header(workload: str) -> str:
+    """Table header of the fusion column (label from the metric registry): ``fused layers on WL``."""
+    m = BY_COLUMN[FUSED_LAYERS]
+    return f"{m.label} on {workload}"
+
+
+@dataclass
+class FrontFusion:
+    """How many of a front's designs run some layers of ``workload`` depth-first (stored metrics)."""
+
+    workload: str
+    designs: int  # front designs
+    recorded: int  # of them with LABEL:fused_layers stored
+    fused: int  # of the recorded ones with fused_layers > 0
+
+    @property
+    def share(self) -> float | None:
+        return self.fused / self.recorded if self.recorded else None
+
+
+def front_fusion(front: pd.DataFrame, workload: str) -> FrontFusion:
+    col = f"{workload}:{FUSED_LAYERS}"
+    values = pd.to_numeric(front[col], errors="coerce") if col in front else pd.Series(np.nan, index=front.index)
+    recorded = values.notna()
+    return FrontFusion(workload, len(front), int(recorded.sum()), int((values[recorded] > 0).sum()))
+
+
+def stacks_by_design(lay: pd.DataFrame) -> dict[int, list[dict]]:
+    """The depth-first stacks of every design in per-layer rows (columns of
+    :func:`dse.model.api.per_layer_frame`; without a ``design`` column: one design, 0), in network
+    order: ``stack`` (the model's index, as in the rows), ``first_layer``/``last_layer`` (names),
+    ``first``/``last`` (layer positions), ``layers`` (count), ``bands`` (bands of rows the image is
+    cut into) and ``tiles`` (tiles per image). A design that runs layer by layer has no entry."""
+    if "stack" not in lay or lay.empty:
+        return {}
+    design = lay["design"].to_numpy() if "design" in lay else np.zeros(len(lay), np.int64)
+    keep = lay["stack"].to_numpy() >= 0
+    if not keep.any():
+        return {}
+    fused = pd.DataFrame({"design": design[keep], "stack": lay["stack"].to_numpy()[keep],
+                          "layer": lay["layer"].to_numpy()[keep], "bands": lay["bands"].to_numpy()[keep],
+                          "tiles": lay["tiles"].to_numpy()[keep]})
+    agg = fused.groupby(["design", "stack"], sort=False).agg(
+        first=("layer", "min"), last=("layer", "max"), layers=("layer", "size"), bands=("bands", "first"),
+        tiles=("tiles", "first")).reset_index().sort_values(["design", "first"], kind="stable")
+    names = dict(zip(lay["layer"].to_numpy(), lay["name"].to_numpy()))
+    out: dict[int, list[dict]] = {}
+    for st in agg.itertuples(index=False):
+        out.setdefault(int(st.design), []).append({
+            "stack": int(st.stack), "first_layer": str(names[st.first]), "last_layer": str(names[st.last]),
+            "first": int(st.first), "last": int(st.last), "layers": int(st.layers), "bands": int(st.bands),
+            "tiles": int(st.tiles)})
+    return out
+
+
+def fused_stacks(lay: pd.DataFrame) -> list[dict]:
+    """The depth-first stacks (see :func:`stacks_by_design`) of ONE design's per-layer rows; empty
+    when it runs the workload layer by layer."""
+    found = stacks_by_design(lay)
+    return next(iter(found.values())) if found else []
+
+
 def bound_shares(lay: pd.DataFrame) -> dict[str, float]:
     """Share of one design's time (0..1) per bound: each layer's time without its fixed overhead goes
     to what bounds it; every layer's overhead goes to ``overhead``."""

@@ -211,6 +211,10 @@ def build_report(results_dir: str | Path, storage_url: str | None = None) -> Pat
                 lay = got[0]
                 rec.bound_shares[wl] = {k: round(v, 4) for k, v in an.bound_shares(lay[lay["design"] == 0]).items()}
         rc.add_reliances(rec, r.spec, r.workloads)
+    if rec is not None:
+        lays = {wl: (got[0] if (got := data.layers(wl)) is not None else None) for wl in r.workloads} \
+            if r.spec is not None else {}
+        rc.add_fusion(rec, front, r.workloads, an.objective_workloads(r.objectives, r.workloads), lays)
     data.recommendation = rec
     sections = build_sections(data)
 

@@ -69,6 +69,7 @@ def recommendation_section(data: ReportData) -> Section:
             for c in r.objectives if c not in ("area_mm2",) and not c.endswith(":power_w")]
     budget_text = "; ".join(rec.against_budgets) if rec.against_budgets else "no budgets set"
     s.text.append(f"It gives {', '.join(gets) or 'its objectives'}; against the budgets: {budget_text}.")
+    s.text.extend(rec.fusion_text)
     s.text.append(f"How it is chosen: {rec.reason}. Every statement of a best design in this report counts only "
                   "designs within the budgets.")
     for wl, shares in rec.bound_shares.items():
@@ -124,6 +125,10 @@ def pareto_section(data: ReportData) -> Section:
     note = " ".join(x for x in (constants, f"The analysed designs, then the first {MAX_TABLE_ROWS - len(first)} "
                                 f"of the other {len(front) - len(first)} rows; all in pareto.csv."
                                 if len(front) > MAX_TABLE_ROWS else "") if x)
+    heads = [f'"{an.fusion_header(wl)}"' for wl in an.objective_workloads(r.objectives, r.workloads)]
+    fusion = (f"{', '.join(heads)}: how many of the network's layers the design runs depth-first (in fused "
+              "stacks, a band of rows at a time); layer by layer: none.")
+    note = " ".join(x for x in (note, fusion) if x)
     s.tables.append(Table("Pareto designs", tab, note))
     return s
 
