@@ -68,7 +68,7 @@ def test_alwani_fused_feature_map_traffic_and_storage():
     assert row["dram_activation_bytes"] == pytest.approx(ALWANI_FUSED_BYTES, rel=TOLERANCE)
     # the model's smallest buffer for that stack is Alwani's storage (line caches dominate)
     whole = [p for p in fusion_plan(table) if p.n_stacks == 1 and p.stack_last[0] == len(table) - 1]
-    assert whole and whole[0].opt_buffer_elems.min() * 4 == pytest.approx(ALWANI_STORAGE_BYTES, rel=0.05)
+    assert whole and whole[0].cached.buffer_elems.min() * 4 == pytest.approx(ALWANI_STORAGE_BYTES, rel=0.05)
 
 
 def test_alwani_storage_is_the_threshold():

@@ -12,7 +12,7 @@ from dse.hardware.space import DRAM_TYPES, PARAMETERS, grid_size, optuna_distrib
 
 EXPECTED = ("cores", "rows", "cols", "clock_ghz", "precision", "sram_mb", "dram_type", "dram_channels", "noc",
             "noc_width_bits", "batch", "winograd", "lowering", "dataflow", "local_kib", "sram_bw_bytes_per_cycle",
-            "schedule", "batch_schedule")
+            "schedule", "batch_schedule", "fusion_halo")
 
 
 def test_parameter_declaration():

@@ -43,7 +43,7 @@ class DesignBatch:
 
     ``cores``, ``rows``, ``cols`` (MAC array per core), ``dram_channels``, ``noc_width_bits`` (bits),
     ``batch`` (images): int64. ``clock_hz`` (Hz), ``sram_bytes`` (bytes): float64. ``precision``,
-    ``dram_type``, ``noc``, ``lowering``, ``dataflow``, ``schedule``, ``batch_schedule``: int8 codes into the parameters' choices
+    ``dram_type``, ``noc``, ``lowering``, ``dataflow``, ``schedule``, ``batch_schedule``, ``fusion_halo``: int8 codes into the parameters' choices
     (:data:`space.PRECISIONS`, ...). ``winograd``: bool. ``local_bytes`` (bytes of local buffer
     per core): float64; ``sram_bw_bytes_per_cycle`` (global SRAM bytes per clock): int64.
     The fields are those of :data:`space.PARAMETERS` (checked at import). ``node_nm``: process node (nm), one per
@@ -68,6 +68,7 @@ class DesignBatch:
     sram_bw_bytes_per_cycle: np.ndarray
     schedule: np.ndarray
     batch_schedule: np.ndarray
+    fusion_halo: np.ndarray
     node_nm: int
 
     # --- constructors ---------------------------------------------------------------------

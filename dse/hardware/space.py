@@ -39,6 +39,7 @@ LOWERINGS = ("im2col", "channel")
 DATAFLOWS = ("ws", "os", "is")
 SCHEDULES = ("auto", "layer", "fused")
 BATCH_SCHEDULES = ("auto", "lockstep", "per_image")
+FUSION_HALOS = ("cached", "recompute")
 
 KINDS = ("int", "log_int", "float", "categorical", "bool")
 
@@ -159,6 +160,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("batch_schedule", "", "categorical", "auto", choices=BATCH_SCHEDULES,
               help="lockstep: the whole batch goes layer by layer together; per_image: sub-batches "
                    "sized to the SRAM (fused stacks: one image at a time); auto: the cheaper per tensor"),
+    Parameter("fusion_halo", "", "categorical", "cached", choices=FUSION_HALOS,
+              help="rows and columns that neighbouring tiles of a fused stack share: cached in line "
+                   "buffers (SRAM) or recomputed by every tile (compute, and stack inputs re-read)"),
 )
 
 _BY_NAME = {p.name: p for p in PARAMETERS}

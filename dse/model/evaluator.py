@@ -17,7 +17,7 @@ import numpy as np
 
 from dse.hardware.designs import DesignBatch
 from dse.hardware.physical import HardwareArrays
-from dse.hardware.space import BATCH_SCHEDULES, LOWERINGS
+from dse.hardware.space import BATCH_SCHEDULES, FUSION_HALOS, LOWERINGS
 from dse.model.constants import model_constants
 from dse.model.fused_cost import StackInputs, choose_stacks
 from dse.model.fusion import Partition, fusion_plan
@@ -37,6 +37,7 @@ _MAC_OPS = (OP_CODE["conv"], OP_CODE["dwconv"], OP_CODE["fc"])
 _IM2COL = LOWERINGS.index("im2col")
 _LOCKSTEP = BATCH_SCHEDULES.index("lockstep")
 _PER_IMAGE = BATCH_SCHEDULES.index("per_image")
+_RECOMPUTE = FUSION_HALOS.index("recompute")
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,8 +211,8 @@ def _ceil_div(a, b):
 def _evaluate_chunk(g: LayerGeometry, plan: tuple[Partition, ...], hw: HardwareArrays, d: DesignBatch,
                     sl: slice, kind: tuple, consts: dict, want_layers: bool) -> dict:
     """Metrics of the designs ``sl`` of ``d``, which share ``kind`` = (dataflow code, im2col
-    lowering, has a local buffer): see :func:`_chunk_kind`."""
-    dataflow, im2col, any_local = kind
+    lowering, has a local buffer, recomputes fused halos): see :func:`_chunk_kind`."""
+    dataflow, im2col, any_local, recompute = kind
     col = lambda a: np.asarray(a[sl], dtype=np.float64)[:, None]  # noqa: E731
     cores, rows, cols = col(d.cores), col(d.rows), col(d.cols)
     batch = col(d.batch)
@@ -340,16 +341,17 @@ def _evaluate_chunk(g: LayerGeometry, plan: tuple[Partition, ...], hw: HardwareA
         bound_s=bound_s, onchip_s=onchip_s, act_bytes=act_dram, weight_bytes=w_dram,
         restart_cycles=np.where(g.is_mac, m.restart_cycles, 0.0),
         s_per_restart_cycle=1.0 / (rate * col(hw.array_efficiency) * col(hw.clock_hz)),
-        spill_share=spill, spill_elems=g.t_spill_factor, batch_bytes_per_elem=batch_bytes,
+        spill_share=spill, spill_elems=g.t_spill_factor, tensor_elems=g.t_size, batch_bytes_per_elem=batch_bytes,
         bytes_per_elem=bpe, sram_bytes=sram, weight_buffer_fraction=col(hw.weight_buffer_fraction),
         dram_bw_bytes_per_s=col(hw.dram_bw_bytes_per_s), overhead_s=overhead_col,
         images_per_pass=np.where(lockstep, batch, 1.0), passes_per_batch=np.where(lockstep, 1.0, batch),
-        resident=resident, schedule=d.schedule[sl][:, None], launches=launches), g.out_tensor, want_layers)
+        resident=resident, schedule=d.schedule[sl][:, None], launches=launches), g.out_tensor, want_layers,
+        recompute)
     latency = latency + stacks.delta_s
     dram_delta = stacks.act_delta_bytes + stacks.weight_delta_bytes
 
     hw_macs = batch[:, 0] * (g.total_macs - (1.0 - 1.0 / consts["winograd_f2x2_3x3_mac_reduction"])
-                             * g.winograd_macs * wino_on[:, 0])
+                             * g.winograd_macs * wino_on[:, 0]) + stacks.extra_macs
     out = dict(
         latency_s=latency, hw_macs=hw_macs, dram=dram.sum(axis=1) + dram_delta, sram_rd=sram_rd.sum(axis=1),
         dram_w=w_dram.sum(axis=1) + stacks.weight_delta_bytes, dram_act=act_dram.sum(axis=1) + stacks.act_delta_bytes,
@@ -383,14 +385,17 @@ def _evaluate_chunk(g: LayerGeometry, plan: tuple[Partition, ...], hw: HardwareA
 
 
 def _chunk_key(designs: DesignBatch) -> np.ndarray:
-    """(D,) int: dataflow, lowering and local-buffer presence in one code (see _chunk_kind)."""
-    return (designs.dataflow.astype(np.int64) * 4 + (designs.lowering == _IM2COL) * 2
-            + (designs.local_bytes > 0))
+    """(D,) int: dataflow, lowering, local-buffer presence and fused-halo mode in one code (see
+    _chunk_kind)."""
+    return (designs.dataflow.astype(np.int64) * 8 + (designs.lowering == _IM2COL) * 4
+            + (designs.local_bytes > 0) * 2 + (designs.fusion_halo == _RECOMPUTE))
 
 
-def _chunk_kind(key: int) -> tuple[int, bool, bool]:
-    """(dataflow code, im2col lowering, has a local buffer) of a :func:`_chunk_key` value."""
-    return int(key) // 4, bool(int(key) // 2 % 2), bool(int(key) % 2)
+def _chunk_kind(key: int) -> tuple[int, bool, bool, bool]:
+    """(dataflow code, im2col lowering, has a local buffer, recomputes halos) of a
+    :func:`_chunk_key` value."""
+    k = int(key)
+    return k // 8, bool(k // 4 % 2), bool(k // 2 % 2), bool(k % 2)
 
 
 def evaluate_workload(table: LayerTable, designs: DesignBatch, hw: HardwareArrays,
@@ -423,7 +428,7 @@ def evaluate_workload(table: LayerTable, designs: DesignBatch, hw: HardwareArray
                              per_layer)
              for lo, hi in zip(edges[:-1], edges[1:]) for i in range(lo, hi, chunk)]
     if not parts:
-        parts = [_evaluate_chunk(g, plan, hw, designs, slice(0, 0), (WS, True, False), consts, per_layer)]
+        parts = [_evaluate_chunk(g, plan, hw, designs, slice(0, 0), (WS, True, False, False), consts, per_layer)]
     inverse = None if grouped else np.argsort(order)
     unsort = (lambda a: a) if grouped else (lambda a: a[inverse])  # noqa: E731
     cat = {k: unsort(np.concatenate([p[k] for p in parts])) for k in parts[0] if k != "layers"}

@@ -41,8 +41,8 @@ class StackInputs:
     (layer-by-layer DRAM traffic of activations and weights), ``restart_cycles`` (array cycles one
     more tile costs the layer; times ``s_per_restart_cycle``, a (D, 1) column, in seconds).
     (D, T+1): ``spill_share`` (share of each tensor spilled layer by layer); (1, T+1)
-    ``spill_elems`` (elements per image moved when it spills whole); bytes = share x elements x
-    ``batch_bytes_per_elem`` (D, 1). (D, 1) columns: ``bytes_per_elem``, ``sram_bytes``,
+    ``spill_elems`` (elements per image moved when it spills whole), ``tensor_elems`` (its size);
+    bytes = share x elements x ``batch_bytes_per_elem`` (D, 1). (D, 1) columns: ``bytes_per_elem``, ``sram_bytes``,
     ``weight_buffer_fraction``, ``dram_bw_bytes_per_s``, ``overhead_s`` (per layer launch and
     tile), ``images_per_pass`` (the batch when bands hold the whole batch in lockstep, else 1),
     ``passes_per_batch`` (1 in lockstep, else the batch), ``resident`` (bool: all weights stay on
@@ -58,6 +58,7 @@ class StackInputs:
     s_per_restart_cycle: np.ndarray
     spill_share: np.ndarray
     spill_elems: np.ndarray
+    tensor_elems: np.ndarray
     batch_bytes_per_elem: np.ndarray
     bytes_per_elem: np.ndarray
     sram_bytes: np.ndarray
@@ -75,7 +76,8 @@ class StackInputs:
 class StackChoice:
     """The chosen fused schedule of D designs. (D,): ``delta_s`` (latency change against layer by
     layer, <= 0 under auto), ``act_delta_bytes``/``weight_delta_bytes`` (DRAM traffic change per
-    batch), ``fused_layers`` (layers inside fused stacks), ``partition`` (index into the plan, -1
+    batch), ``extra_macs`` (MACs of recomputed halos per batch), ``fused_layers`` (layers inside
+    fused stacks), ``partition`` (index into the plan, -1
     when nothing is fused). (D, L) when asked for: ``layer_stack`` (the fused stack of each layer,
     -1 when it runs alone), ``layer_tiles`` (tiles per image of that stack, 1 when alone),
     ``layer_bands`` (bands of rows), ``time_scale``/``dram_scale`` (the fused stack's time and
@@ -86,6 +88,7 @@ class StackChoice:
     delta_s: np.ndarray
     act_delta_bytes: np.ndarray
     weight_delta_bytes: np.ndarray
+    extra_macs: np.ndarray
     fused_layers: np.ndarray
     partition: np.ndarray
     layers: dict | None = None
@@ -102,6 +105,7 @@ class _PartitionCost:
     delta_s: np.ndarray  # (D,)
     act_delta: np.ndarray
     weight_delta: np.ndarray
+    extra_macs: np.ndarray  # MACs of recomputed halos, per batch
     fused_layers: np.ndarray
     per_stack: dict | None  # (D, S) arrays for per-layer output: use, tiles, bands, time/dram scale
 
@@ -111,9 +115,11 @@ _TERMS = ("bound", "onchip", "act", "weight", "restart", "produced")
 
 
 def _partition_cost(p: Partition, cs: np.ndarray, launches_cs: np.ndarray, x: StackInputs,
-                    want_layers: bool) -> _PartitionCost:
+                    want_layers: bool, recompute: bool) -> _PartitionCost:
     """Cost of one partition for D designs; ``cs`` (len(_TERMS), D, L+1): cumulative sums over
-    layers of the terms in :data:`_TERMS`; ``launches_cs`` (L+1,)."""
+    layers of the terms in :data:`_TERMS`; ``launches_cs`` (L+1,). ``recompute``: the designs
+    recompute halos (``fusion_halo``) instead of caching them."""
+    til = p.recompute if recompute else p.cached
     bound, onchip, act, w_layer, restart, produced = cs[:, :, p.stack_last + 1] - cs[:, :, p.stack_first]
     launches = launches_cs[p.stack_last + 1] - launches_cs[p.stack_first]
     layer_s = bound + x.overhead_s * launches
@@ -123,6 +129,11 @@ def _partition_cost(p: Partition, cs: np.ndarray, launches_cs: np.ndarray, x: St
         produced = produced - _seg_sum(x.spill_share[:, p.exit_tensor] * x.spill_elems[:, p.exit_tensor],
                                        p.exit_starts, ends)
     saved = produced * x.batch_bytes_per_elem
+    enter_bytes = 0.0
+    if recompute and len(p.enter_tensor):  # stack inputs, read again for every tile's halo
+        ends = np.append(p.enter_starts[1:], len(p.enter_tensor))
+        enter_bytes = _seg_sum(x.spill_share[:, p.enter_tensor] * x.tensor_elems[:, p.enter_tensor],
+                               p.enter_starts, ends) * x.batch_bytes_per_elem
     bpe = x.bytes_per_elem
     w_stack = p.weight_elems * bpe  # (D, S)
     scale = bpe * x.images_per_pass  # bytes per buffer element
@@ -136,39 +147,46 @@ def _partition_cost(p: Partition, cs: np.ndarray, launches_cs: np.ndarray, x: St
             avail = x.sram_bytes - np.minimum(p.max_layer_weight_elems * bpe, x.sram_bytes * x.weight_buffer_fraction)
         # buffers ascend within a stack: the tilings that fit are a prefix; count them all at once
         key = stack_key + np.log2(np.clip(avail / scale, 0.5, 2.0 ** (KEY_SPAN - 2)))
-        count = np.searchsorted(p.opt_key, key, side="right") - p.opt_starts
+        count = np.searchsorted(til.key, key, side="right") - til.starts
         ok = count > 0
-        pick = p.opt_starts + np.maximum(count - 1, 0)
-        tiles = np.where(ok, p.opt_tiles[pick], 1.0)
+        pick = til.starts + np.maximum(count - 1, 0)
+        tiles = np.where(ok, til.tiles[pick], 1.0)
         passes = tiles * x.passes_per_batch
         w_fused = np.where(x.resident, 0.0, w_stack if keep else w_stack * passes)
-        dram = act - saved + w_fused
-        t = (np.maximum(onchip + (passes - 1.0) * restart, dram / x.dram_bw_bytes_per_s)
+        act_fused = act - saved
+        busy = onchip
+        if recompute:  # halos recomputed: more work, stack inputs re-read
+            busy = onchip * til.compute_factor[pick]
+            act_fused = act_fused + (til.input_factor[pick] - 1.0) * enter_bytes
+        dram = act_fused + w_fused
+        t = (np.maximum(busy + (passes - 1.0) * restart, dram / x.dram_bw_bytes_per_s)
              + x.overhead_s * launches * passes)
         # auto compares times; fused takes the least DRAM traffic (weights kept when they fit)
         crit = np.where(ok, np.where(fused_mode, dram, t), np.inf)
-        cand = (crit, t, ok, w_fused, dram, pick)
+        cand = (crit, t, ok, w_fused, dram, pick, act_fused)
         if best is None:
             best = cand
         else:
             better = crit < best[0]
             best = tuple(np.where(better, c, b) for c, b in zip(cand, best))
     assert best is not None
-    _, t_fused, ok, w_fused, dram_fused, pick = best
+    _, t_fused, ok, w_fused, dram_fused, pick, act_fused = best
     # auto: where fused is faster. fused: where it fits and moves no more DRAM bytes than layer by
     # layer (weights streamed again per tile can cost more than the activations saved).
     use = ok & np.where(x.schedule == AUTO, t_fused < layer_s * (1.0 - _NOISE_RTOL),
                         fused_mode & (dram_fused <= act + w_layer))
     per_stack = None
     if want_layers:
-        per_stack = dict(use=use, tiles=np.where(use, p.opt_tiles[pick], 1.0),
-                         bands=np.where(use, p.opt_bands[pick], 1.0),
+        per_stack = dict(use=use, tiles=np.where(use, til.tiles[pick], 1.0),
+                         bands=np.where(use, til.bands[pick], 1.0),
                          time_scale=np.where(use, _ratio(t_fused, layer_s), 1.0),
                          dram_scale=np.where(use, _ratio(dram_fused, act + w_layer), 1.0))
     return _PartitionCost(
         delta_s=np.where(use, t_fused - layer_s, 0.0).sum(axis=1),
-        act_delta=np.where(use, -saved, 0.0).sum(axis=1),
+        act_delta=np.where(use, act_fused - act, 0.0).sum(axis=1),
         weight_delta=np.where(use, w_fused - w_layer, 0.0).sum(axis=1),
+        extra_macs=(np.where(use, (til.compute_factor[pick] - 1.0) * p.macs, 0.0).sum(axis=1)
+                    * (x.images_per_pass * x.passes_per_batch)[:, 0] if recompute else np.zeros(use.shape[0])),
         fused_layers=(use * p.n_layers).sum(axis=1), per_stack=per_stack)
 
 
@@ -179,13 +197,14 @@ def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def choose_stacks(plan: tuple[Partition, ...], x: StackInputs, produced_tensor: np.ndarray,
-                  want_layers: bool = False) -> StackChoice:
+                  want_layers: bool = False, recompute: bool = False) -> StackChoice:
     """The chosen candidate partition of every design, with its fused stacks (see module doc).
-    ``produced_tensor`` (L,): the tensor each layer writes."""
+    ``produced_tensor`` (L,): the tensor each layer writes; ``recompute``: these designs
+    recompute halos (``fusion_halo = recompute``) instead of caching them."""
     d = x.bound_s.shape[0]
     zero = np.zeros(d)
     if not plan or d == 0 or not (x.schedule != LAYER).any():
-        return StackChoice(zero, zero, zero, zero, np.full(d, -1), _alone_layers(x) if want_layers else None)
+        return StackChoice(zero, zero, zero, zero, zero, np.full(d, -1), _alone_layers(x) if want_layers else None)
     terms = (x.bound_s, x.onchip_s, x.act_bytes, x.weight_bytes, x.restart_cycles,
              x.spill_share[:, produced_tensor] * x.spill_elems[:, produced_tensor])
     cs = np.empty((len(terms), d, x.bound_s.shape[1] + 1))
@@ -193,7 +212,7 @@ def choose_stacks(plan: tuple[Partition, ...], x: StackInputs, produced_tensor: 
     for i, term in enumerate(terms):  # one cumulative sum each, written in place
         np.cumsum(term, axis=1, out=cs[i, :, 1:])
     launches_cs = np.concatenate([[0.0], np.cumsum(x.launches[0])])
-    costs = [_partition_cost(p, cs, launches_cs, x, want_layers) for p in plan]
+    costs = [_partition_cost(p, cs, launches_cs, x, want_layers, recompute) for p in plan]
     # auto: the partition with the lowest latency; fused: the one moving the fewest DRAM bytes
     # (what fused-layer accelerators minimize: Alwani et al., MICRO 2016)
     key = np.stack([np.where(x.schedule[:, 0] == FUSED, c.act_delta + c.weight_delta, c.delta_s)
@@ -219,7 +238,8 @@ def choose_stacks(plan: tuple[Partition, ...], x: StackInputs, produced_tensor: 
                                ("time_scale", "time_scale"), ("dram_scale", "dram_scale")):
                 layers[name] = np.where(sel, take(c.per_stack[key_]), layers[name])
     return StackChoice(delta_s=pick("delta_s"), act_delta_bytes=pick("act_delta"),
-                       weight_delta_bytes=pick("weight_delta"), fused_layers=fused_layers,
+                       weight_delta_bytes=pick("weight_delta"), extra_macs=pick("extra_macs"),
+                       fused_layers=fused_layers,
                        partition=partition, layers=layers)
 
 

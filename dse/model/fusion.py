@@ -38,46 +38,60 @@ KEY_SPAN = 64.0
 
 
 @dataclass(frozen=True, eq=False)
+class Tilings:
+    """Candidate tilings of every stack of a partition, for one halo mode (O tilings in all).
+
+    ``buffer_elems`` (O,): on-chip elements per image a tiling needs, ascending within each stack;
+    ``tiles`` (O,): tiles per image (N x M), descending within each stack; ``bands``/``cols``
+    (O,): N and M; ``starts`` (S,): first tiling of each stack; ``key`` (O,): ``stack x KEY_SPAN +
+    log2(buffer)``, ascending over all tilings (one ``searchsorted`` finds every stack's largest
+    fitting tiling). ``compute_factor`` (O,): work of the stack over its work without halos (1
+    when the halo is cached; MAC- and element-weighted over its layers when recomputed);
+    ``input_factor`` (O,): reads of the stack's inputs over one read each (1 when cached).
+    """
+
+    buffer_elems: np.ndarray
+    tiles: np.ndarray
+    bands: np.ndarray
+    cols: np.ndarray
+    starts: np.ndarray
+    key: np.ndarray
+    compute_factor: np.ndarray
+    input_factor: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class Partition:
     """One candidate partition of a workload into fused stacks (multi-layer stacks only; the
     layers outside them run layer by layer).
 
-    Shapes: S stacks, O tilings over all stacks, I internal tensors over all stacks, L layers.
-    ``seg_starts`` (G,): starts of consecutive layer segments covering 0..L-1 (for
-    ``np.add.reduceat`` over layers); ``stack_seg`` (S,): which segment is each stack.
+    Shapes: S stacks, I internal tensors over all stacks, L layers.
     ``stack_first``/``stack_last`` (S,): layer range. ``weight_elems`` (S,): weights of the stack;
-    ``max_layer_weight_elems`` (S,). ``n_layers`` (S,).
-    ``opt_buffer_elems`` (O,): on-chip elements per image a tiling needs (tile working set, line
-    caches, skip tiles), ascending within each stack; ``opt_tiles`` (O,): tiles per image
-    (N x M), descending within each stack; ``opt_bands``/``opt_cols`` (O,): N and M;
-    ``opt_stack`` (O,); ``opt_starts`` (S,): first tiling of each stack.
+    ``max_layer_weight_elems`` (S,). ``n_layers`` (S,). ``macs`` (S,): MACs per image. ``cached``/``recompute``: the candidate
+    :class:`Tilings` with the halo kept in line caches or recomputed by every tile.
     ``internal_tensor`` (I,): tensors living only inside a stack (listed stack by stack);
     ``internal_starts`` (S,). ``exit_tensor`` (X,): tensors produced in a stack and read after it
-    (or network outputs), listed stack by stack; ``exit_starts`` (S,). ``layer_stack`` (L,): stack
-    of each layer, -1 outside stacks. ``opt_key`` (O,): ``stack x KEY_SPAN + log2(buffer)``,
-    ascending over all tilings (one ``searchsorted`` finds every stack's largest fitting tiling).
+    (or network outputs), listed stack by stack; ``exit_starts`` (S,). ``enter_tensor`` (E,):
+    tensors read by a stack and produced before it; ``enter_starts`` (S,). ``layer_stack`` (L,):
+    stack of each layer, -1 outside stacks.
     """
 
     weight_cap_elems: float
-    seg_starts: np.ndarray
-    stack_seg: np.ndarray
     stack_first: np.ndarray
     stack_last: np.ndarray
     n_layers: np.ndarray
     weight_elems: np.ndarray
     max_layer_weight_elems: np.ndarray
-    opt_buffer_elems: np.ndarray
-    opt_tiles: np.ndarray
-    opt_bands: np.ndarray
-    opt_cols: np.ndarray
-    opt_stack: np.ndarray
-    opt_starts: np.ndarray
+    macs: np.ndarray
+    cached: Tilings
+    recompute: Tilings
     internal_tensor: np.ndarray
     internal_starts: np.ndarray
     exit_tensor: np.ndarray
     exit_starts: np.ndarray
+    enter_tensor: np.ndarray
+    enter_starts: np.ndarray
     layer_stack: np.ndarray
-    opt_key: np.ndarray
 
     @property
     def n_stacks(self) -> int:
@@ -148,22 +162,36 @@ def _halo(k: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.maximum(k - s, 0)
 
 
-def _tilings(table: LayerTable, shp: _Shapes, first: int, last: int, internal: list[int]
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate tilings of one stack: (buffer elements per image, tiles, bands N, columns M),
-    Pareto-pruned (smaller buffer or fewer tiles) and sorted by buffer, ascending."""
+def _tilings(table: LayerTable, shp: _Shapes, first: int, last: int, internal: list[int],
+             recompute: bool) -> tuple[np.ndarray, ...]:
+    """Candidate tilings of one stack: (buffer elements per image, tiles, bands N, columns M,
+    compute factor, input factor), Pareto-pruned (smaller buffer or fewer tiles) and sorted by
+    buffer, ascending. ``recompute``: every tile recomputes its halo (no line caches; the rows and
+    columns a tile needs grow through the stack's windows, DeFiNES's fully recomputed mode)."""
     layers = np.arange(first, last + 1)
-    tensors = sorted({int(table.out_tensor[x]) for x in layers}
-                     | {int(t) for x in layers for t in table.in_slot_tensor[x] if t >= 0})
+    produced = {int(table.out_tensor[x]) for x in layers}
+    tensors = sorted(produced | {int(t) for x in layers for t in table.in_slot_tensor[x] if t >= 0})
     tensors_a = np.asarray(tensors)
     h_min, w_min = int(shp.h[tensors_a].min()), int(shp.w[tensors_a].min())
     bands = np.unique(np.concatenate([2 ** np.arange(int(np.log2(h_min)) + 1), [h_min]]))
     cols = np.unique(np.concatenate([2 ** np.arange(int(np.log2(w_min)) + 1), [w_min]]))
     n, m = (a.ravel().astype(np.float64) for a in np.meshgrid(bands, cols, indexing="ij"))
     n, m = n[m <= n], m[m <= n]  # a band is cut into at most as many column tiles as there are bands
-    # rows / columns of a tensor in one tile: (options, tensors)
+    # new rows / columns of a tensor per tile (every tensor advances by its share of the image)
     rows = {t: np.ceil(shp.h[t] / n) for t in tensors}
     colw = {t: np.ceil(shp.w[t] / m) for t in tensors}
+    ones = np.ones_like(n)
+    compute_factor, input_factor = ones, ones
+    if recompute:
+        rows, colw = _recomputed_extent(table, shp, layers, produced - set(internal), rows, colw)
+        weight = (table.macs + table.in_elems + table.out_elems)[layers].astype(np.float64)
+        per_layer = [np.maximum(1.0, n * rows[int(table.out_tensor[x])] / shp.h[int(table.out_tensor[x])])
+                     * np.maximum(1.0, m * colw[int(table.out_tensor[x])] / shp.w[int(table.out_tensor[x])])
+                     for x in layers]
+        compute_factor = sum(wt * f for wt, f in zip(weight, per_layer)) / max(weight.sum(), 1.0)
+        entering = [t for t in tensors if t not in produced]
+        input_factor = np.max([np.maximum(1.0, n * rows[t] / shp.h[t]) * np.maximum(1.0, m * colw[t] / shp.w[t])
+                               for t in entering], axis=0) if entering else ones
     tile = {t: rows[t] * colw[t] * shp.c[t] for t in tensors}
     working = np.zeros_like(n)
     caches = np.zeros_like(n)
@@ -171,6 +199,8 @@ def _tilings(table: LayerTable, shp: _Shapes, first: int, last: int, internal: l
         ins = [int(t) for t in dict.fromkeys(table.in_slot_tensor[x]) if t >= 0]
         out = int(table.out_tensor[x])
         working = np.maximum(working, sum(tile[t] for t in ins) + tile[out])
+        if recompute:
+            continue
         src = ins[0]  # the windowed input (add/concat have 1x1 windows: no halo)
         hk = float(_halo(table.kernel_h[x], table.stride[x]))
         wk = float(_halo(table.kernel_w[x], table.stride[x]))
@@ -182,9 +212,11 @@ def _tilings(table: LayerTable, shp: _Shapes, first: int, last: int, internal: l
     for t in internal:
         last_reader = max(shp.readers[t])
         if last_reader > shp.producer[t] + 1:  # read further down: held until its last reader ran
-            between = np.arange(shp.producer[t] + 1, last_reader)
-            lag_rows = float(_halo(table.kernel_h[between], table.stride[between]).sum())
-            skips += tile[t] + np.where(n > 1, lag_rows * shp.w[t] * shp.c[t], 0.0)
+            skips += tile[t]
+            if not recompute:  # ... plus the rows by which its reader lags behind (cached halos)
+                between = np.arange(shp.producer[t] + 1, last_reader)
+                lag_rows = float(_halo(table.kernel_h[between], table.stride[between]).sum())
+                skips += np.where(n > 1, lag_rows * shp.w[t] * shp.c[t], 0.0)
     buffer = working + caches + skips
     tiles = n * m
     order = np.lexsort((-n, tiles, buffer))  # equal buffers and tiles: prefer bands of rows
@@ -197,65 +229,84 @@ def _tilings(table: LayerTable, shp: _Shapes, first: int, last: int, internal: l
     limit = int(model_constants()["fusion_max_tilings_per_stack"])
     if len(idx) > limit:  # spread over the buffer range, keeping both ends
         idx = idx[np.unique(np.round(np.linspace(0, len(idx) - 1, limit)).astype(np.int64))]
-    return buffer[idx], tiles[idx], n[idx], m[idx]
+    return (buffer[idx], tiles[idx], n[idx], m[idx], np.broadcast_to(compute_factor, n.shape)[idx],
+            np.broadcast_to(input_factor, n.shape)[idx])
+
+
+def _recomputed_extent(table: LayerTable, shp: _Shapes, layers: np.ndarray, exits: set[int],
+                       rows: dict, colw: dict) -> tuple[dict, dict]:
+    """Rows and columns of every tensor one tile needs when halos are recomputed: from the
+    stack's outputs (one tile's share) back through each layer's window
+    (``(out - 1) x stride + kernel``; upsampling and transposed convolutions divide instead)."""
+    need_r = {t: rows[t] for t in exits}  # the stack's outputs: one tile's share
+    need_c = {t: colw[t] for t in exits}
+    for x in layers[::-1]:
+        out = int(table.out_tensor[x])
+        r_out, c_out = need_r[out], need_c[out]
+        if table.out_h[x] > table.in_h[x]:  # upsampling (nearest or transposed 2x2)
+            r_in = np.ceil(r_out * table.in_h[x] / table.out_h[x])
+            c_in = np.ceil(c_out * table.in_w[x] / table.out_w[x])
+        elif table.op[x] in (OP_CODE["conv"], OP_CODE["dwconv"], OP_CODE["pool"]):
+            r_in = (r_out - 1.0) * table.stride[x] + table.kernel_h[x]
+            c_in = (c_out - 1.0) * table.stride[x] + table.kernel_w[x]
+        else:
+            r_in, c_in = r_out, c_out
+        for t in dict.fromkeys(int(v) for v in table.in_slot_tensor[x] if v >= 0):
+            need_r[t] = np.minimum(np.maximum(need_r.get(t, 0.0), r_in), shp.h[t])
+            need_c[t] = np.minimum(np.maximum(need_c.get(t, 0.0), c_in), shp.w[t])
+    return need_r, need_c
+
+
+def _tiling_set(parts: list[tuple[np.ndarray, ...]]) -> Tilings:
+    """Concatenate the per-stack tilings of one halo mode."""
+    cat = lambda i: (np.concatenate([q[i] for q in parts]).astype(np.float64) if parts  # noqa: E731
+                     else np.zeros(0))
+    sizes = [len(q[0]) for q in parts]
+    stack = np.repeat(np.arange(len(parts)), sizes).astype(np.float64)
+    buffer = cat(0)
+    return Tilings(buffer_elems=buffer, tiles=cat(1), bands=cat(2), cols=cat(3),
+                   starts=np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if parts
+                   else np.zeros(0, dtype=np.int64),
+                   key=stack * KEY_SPAN + np.log2(np.clip(buffer, 0.5, 2.0 ** (KEY_SPAN - 2))),
+                   compute_factor=cat(4), input_factor=cat(5))
 
 
 def _partition(table: LayerTable, shp: _Shapes, stacks: list[tuple[int, int]], cap: float) -> Partition:
-    n_layers = len(table)
-    seg, stack_seg = [], []
-    pos = 0
-    for a, b in stacks:
-        if a > pos:
-            seg.append(pos)
-        stack_seg.append(len(seg))
-        seg.append(a)
-        pos = b + 1
-    if pos < n_layers:
-        seg.append(pos)
-    layer_stack = np.full(n_layers, -1, dtype=np.int64)
-    bufs: list[np.ndarray] = []
-    tiles: list[np.ndarray] = []
-    bands: list[np.ndarray] = []
-    colt: list[np.ndarray] = []
-    opt_stack: list[np.ndarray] = []
+    layer_stack = np.full(len(table), -1, dtype=np.int64)
+    cached, recomputed = [], []
     internal: list[int] = []
     exits: list[int] = []
+    enters: list[int] = []
     int_starts: list[int] = []
     exit_starts: list[int] = []
-    starts: list[int] = []
+    enter_starts: list[int] = []
     for s, (a, b) in enumerate(stacks):
         layer_stack[a:b + 1] = s
         produced = [int(table.out_tensor[x]) for x in range(a, b + 1)]
         inside = [t for t in produced if shp.readers[t] and max(shp.readers[t]) <= b]
-        exit_starts.append(len(exits))
-        exits.extend(t for t in produced if t not in inside)
-        buf, til, nb, mc = _tilings(table, shp, a, b, inside)
-        starts.append(int(sum(len(x) for x in bufs)))
-        bufs.append(buf)
-        tiles.append(til)
-        bands.append(nb)
-        colt.append(mc)
-        opt_stack.append(np.full(len(buf), s, dtype=np.int64))
         int_starts.append(len(internal))
         internal.extend(inside)
-    cat = lambda parts, dt=np.float64: (np.concatenate(parts).astype(dt) if parts  # noqa: E731
-                                        else np.zeros(0, dtype=dt))
+        exit_starts.append(len(exits))
+        exits.extend(t for t in produced if t not in inside)
+        enter_starts.append(len(enters))
+        enters.extend(sorted({int(t) for x in range(a, b + 1) for t in table.in_slot_tensor[x]
+                              if t >= 0 and int(t) not in produced}))
+        cached.append(_tilings(table, shp, a, b, inside, recompute=False))
+        recomputed.append(_tilings(table, shp, a, b, inside, recompute=True))
     first = np.asarray([a for a, _ in stacks], dtype=np.int64)
     last = np.asarray([b for _, b in stacks], dtype=np.int64)
     w = table.weight_elems.astype(np.float64)
+    as_int = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
     return Partition(
-        weight_cap_elems=cap,
-        seg_starts=np.asarray(seg, dtype=np.int64), stack_seg=np.asarray(stack_seg, dtype=np.int64),
-        stack_first=first, stack_last=last, n_layers=(last - first + 1).astype(np.float64),
+        weight_cap_elems=cap, stack_first=first, stack_last=last,
+        n_layers=(last - first + 1).astype(np.float64),
         weight_elems=np.asarray([w[a:b + 1].sum() for a, b in stacks], dtype=np.float64),
         max_layer_weight_elems=np.asarray([w[a:b + 1].max() for a, b in stacks], dtype=np.float64),
-        opt_buffer_elems=cat(bufs), opt_tiles=cat(tiles), opt_bands=cat(bands), opt_cols=cat(colt),
-        opt_stack=cat(opt_stack, np.int64), opt_starts=np.asarray(starts, dtype=np.int64),
-        internal_tensor=np.asarray(internal, dtype=np.int64),
-        internal_starts=np.asarray(int_starts, dtype=np.int64),
-        exit_tensor=np.asarray(exits, dtype=np.int64), exit_starts=np.asarray(exit_starts, dtype=np.int64),
-        layer_stack=layer_stack,
-        opt_key=cat(opt_stack) * KEY_SPAN + np.log2(np.clip(cat(bufs), 0.5, 2.0 ** (KEY_SPAN - 2))),
+        macs=np.asarray([table.macs[a:b + 1].sum() for a, b in stacks], dtype=np.float64),
+        cached=_tiling_set(cached), recompute=_tiling_set(recomputed),
+        internal_tensor=as_int(internal), internal_starts=as_int(int_starts),
+        exit_tensor=as_int(exits), exit_starts=as_int(exit_starts),
+        enter_tensor=as_int(enters), enter_starts=as_int(enter_starts), layer_stack=layer_stack,
     )
 
 
