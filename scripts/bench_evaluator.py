@@ -26,7 +26,8 @@ WORKLOADS = ("yolov3@1920x1088", "resnet50")
 
 
 def random_designs(n: int, node_nm: int, seed: int) -> DesignBatch:
-    """n designs sampled uniformly (log-uniform where the parameter is log) from the default space."""
+    """n designs sampled uniformly (log-uniform where the parameter is log) from the default space,
+    with the default schedules (``schedule`` and ``batch_schedule`` auto)."""
     rng = np.random.default_rng(seed)
     cols = {}
     for name, dist in space.optuna_distributions({p.name: space.default_domain(p.name)
@@ -41,6 +42,9 @@ def random_designs(n: int, node_nm: int, seed: int) -> DesignBatch:
             cols[name] = rng.uniform(dist.low, dist.high, n)
         if isinstance(dist, optuna.distributions.IntDistribution):
             cols[name] = np.clip(np.round(cols[name]), dist.low, dist.high).astype(np.int64)
+    # the default schedules (the issue's speed target is for schedule = auto)
+    cols["schedule"] = np.full(n, "auto", dtype=object)
+    cols["batch_schedule"] = np.full(n, "auto", dtype=object)
     return DesignBatch.from_columns(cols, node_nm, repair_channels=True)
 
 

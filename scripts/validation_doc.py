@@ -23,15 +23,16 @@ checks of `docs/references.md` ("What the model should reproduce"). "Large batch
 ## Calibration
 
 Three factors are fitted, once, by `scripts/calibrate.py` (minimizing the largest absolute error
-over the throughput rows, or the geometric mean over the efficiency rows); nothing is tuned per chip:
+over the throughput rows, and over the efficiency rows); nothing is tuned per chip:
 
 - `mac_array_efficiency` = {eff:.2f} (catalog `chip.csv`, every design): the sustained fraction of
   the fold-exact systolic cycles (`docs/model.md`, "Compute"; with 1 the per-layer cycles are
   SCALE-Sim's, `tests/test_scalesim.py`). It stands for what the fold accounting does not model:
   operand staging, instruction issue and synchronisation.
-- `mac_energy_calibration` = {cal:.1f} (catalog `mac.csv`, every design): a multiplier on the bare
+- `mac_energy_calibration` = {cal:.2f} (catalog `mac.csv`, every design): a multiplier on the bare
   MAC energy (which misses accumulators, pipeline registers, clock tree and control), the
-  geometric mean of the factors that reproduce T4 1.9 and TPUv1 2.3 TOPS/W.
+  value between the per-chip factors that reproduce T4 1.9 and TPUv1 2.3 TOPS/W (7.65 and 4.22)
+  with the smallest largest error: one global factor cannot bring both closer than 20%.
 - `layer_overhead_s` = {ovh_us:.0f} us for the GPU class (presets `t4`, `jetson_agx_xavier`): kernel
   launch, synchronisation and tail per layer. Accelerator presets keep the catalog's 0.
 
@@ -42,18 +43,22 @@ comments of `dse/hardware/presets/*.toml`.
 LIMITS = """
 ## What the model misses, and why
 
-- **T4 is 15-25% optimistic** at large batch and on SSD-ResNet34: the model assumes every layer
+- **T4 is 5-12% optimistic** at large batch and on SSD-ResNet34: the model assumes every layer
   runs at the calibrated array efficiency; a 70 W T4 lowers its clock under sustained INT8 load
   (power capping is not modelled), and its L2 is treated as a software-managed scratchpad.
-- **InferX X1 on YOLOv3 at 2 MP is about 24% pessimistic**: at batch 1 the model spills the part
-  of every tensor that overflows the 8 MB activation SRAM to DRAM layer by layer (about 1.1 GB per
-  frame over one x32 LPDDR4); the chip fuses layers and streams row bands, which the model does
-  not do (depth-first fusion is the next model step).
-- **YOLOv3 at 2 MP, batch 1 -> 10 on an 8 MB design: DRAM bytes per image do not rise.**
-  At batch 1 nearly every large activation already spills, so the batch mainly amortizes
-  the 62 MB of weights; the per-tensor choice between spilling and sub-batching then keeps the
-  activation traffic close to batch 1. A model with row-band layer fusion (which keeps more on
-  chip at batch 1) would show the rise; see `docs/model.md`, "Known limits".
+- **InferX X1 on YOLOv3 at 2 MP is about 11% pessimistic** with the default schedule (`auto`):
+  the model runs the megapixel layers depth-first in stacks of row bands (`docs/model.md`,
+  "Depth-first fusion"), which cuts the frame's DRAM traffic from about 1 GB layer by layer to
+  about 0.5 GB; the rest of the gap is compute (Winograd on, 52% MAC utilization).
+- **Energy efficiency: one global MAC-energy factor cannot fit both chips closer than 20%** (T4
+  wants 7.65, TPUv1 4.22). The published figures are peak TOPS over TDP, and both chips draw far
+  more power than the model's static term when idle (TPUv1: 28 W idle of 40 W busy, Jouppi et al.);
+  that power is not modelled.
+- **YOLOv3 at 2 MP, batch 1 -> 10 on an 8 MB design, fused and in lockstep: DRAM bytes per image
+  rise** (the reference claim), because batch 1 keeps the megapixel layers on chip depth-first
+  and ten images in lockstep need ten times the band buffers. Layer by layer (`schedule =
+  layer`) they do not rise: at batch 1 nearly every large activation already spills, so the batch
+  mainly amortizes the 62 MB of weights.
 - **ResNet-50 batch 1 -> 10 cuts DRAM per image by ~88%** (the reference says "roughly halves"):
   the model runs early layers in sub-batches that fit and re-reads their small weights, which is
   cheaper than spilling activations; a real compiler may not find that schedule.

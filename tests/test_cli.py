@@ -99,3 +99,81 @@ def test_study_names_are_case_insensitive(tmp_path):
                         "search": {"sampler": "NSGA2"}, "execution": {"executor": "Local"}}, "s")
     assert (spec.sampler, spec.executor) == ("nsga2", "local")
     assert [o.column for o in spec.objectives] == ["yolov3@416x416:throughput_ips", "area_mm2"]
+
+
+def _json_keys(node) -> list[str]:
+    if isinstance(node, dict):
+        return [k for k, v in node.items() for k in (k, *_json_keys(v))]
+    if isinstance(node, list):
+        return [k for v in node for k in _json_keys(v)]
+    return []
+
+
+def _stack_runs(lay) -> list[tuple[str, str, int, int]]:
+    """(first name, last name, bands, tiles) of each run of equal non-negative ``stack`` values."""
+    runs: list[list] = []
+    prev = -1
+    for name, sid, bands, tiles in zip(lay["name"], lay["stack"], lay["bands"], lay["tiles"]):
+        if sid >= 0 and sid == prev:
+            runs[-1][1] = name
+        elif sid >= 0:
+            runs.append([name, name, int(bands), int(tiles)])
+        prev = sid
+    return [tuple(r) for r in runs]
+
+
+@pytest.mark.parametrize("preset, workload, schedule, fuses", [
+    ("inferx_x1", "yolov3@1440x1440", None, True),  # megapixel activations on 13 MiB: fused stacks
+    ("t4", "resnet50", "layer", False),  # layer by layer forced
+    ("t4", "resnet50", None, None),  # whatever auto picks, the output agrees with the model
+])
+def test_evaluate_shows_the_schedule_stacks_and_the_dram_split(cli, preset, workload, schedule, fuses):
+    from dse.hardware.presets import load_preset
+    from dse.model.api import evaluate
+
+    flags = ["--schedule", schedule.upper()] if schedule else []
+    out = cli("evaluate", "--preset", preset, "--workload", workload, "--json", *flags)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert not [k for k in _json_keys(doc) if k.endswith(("_ms", "_mj", "_mb", "_us", "_ghz"))]
+    rep = doc["workloads"][0]
+    s, stacks = rep["summary"], rep["stacks"]
+
+    designs, tech = load_preset(preset)
+    if schedule:
+        designs = designs.with_values(schedule=schedule)
+    frame, layers = evaluate(designs, workload, technology=tech, per_layer=True)
+    row, lay = frame.iloc[0], next(iter(layers.values()))
+    for key in ("dram_bytes", "dram_activation_bytes", "dram_weight_bytes", "fused_layers", "throughput_ips"):
+        assert s[key] == pytest.approx(float(row[key]), rel=1e-9), key
+    assert s["dram_activation_bytes"] + s["dram_weight_bytes"] == pytest.approx(s["dram_bytes"], rel=1e-9)
+    assert s["layers"] == len(lay)
+    runs = _stack_runs(lay)
+    assert [(st["first_layer"], st["last_layer"], st["bands"], st["tiles"]) for st in stacks] == runs
+    assert sum(st["layers"] for st in stacks) == s["fused_layers"] == int((lay["stack"] >= 0).sum())
+    if fuses is not None:
+        assert (s["fused_layers"] > 0) == fuses
+    if fuses:
+        assert any(st["tiles"] > 1 for st in stacks)  # bands of rows, not whole images
+
+    text = cli("evaluate", "--preset", preset, "--workload", workload, *flags).stdout
+    mb = 1e-6
+    assert (f"DRAM {s['dram_bytes'] * mb:.4g} MB/inference: activations {s['dram_activation_bytes'] * mb:.4g}, "
+            f"weights {s['dram_weight_bytes'] * mb:.4g}") in text
+    lines = text.splitlines()
+    if s["fused_layers"] == 0:
+        assert "  schedule: layer by layer" in lines and not stacks
+    else:
+        n = len(stacks)
+        assert (f"  schedule: depth-first: {int(s['fused_layers'])} of {len(lay)} layers in {n} "
+                f"stack{'s' if n != 1 else ''}") in lines
+        for k, (first, last, bands, tiles) in enumerate(runs, start=1):
+            line = next(ln for ln in lines if ln.startswith(f"    stack {k}: "))
+            assert f"{first} .. {last}" in line and f"{bands} band" in line and f"{tiles} tile" in line
+    assert f"schedule {schedule or 'auto'}, batch schedule auto" in lines[0]
+
+
+def test_evaluate_schedule_flag_names_its_choices(cli):
+    out = cli("evaluate", "--preset", "t4", "--workload", "resnet50", "--schedule", "depth")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "--schedule" in out.stderr and "auto, layer, fused" in out.stderr

@@ -11,7 +11,8 @@ from dse.hardware.designs import DesignBatch, grid, load_design_file
 from dse.hardware.space import DRAM_TYPES, PARAMETERS, grid_size, optuna_distributions, validate_params
 
 EXPECTED = ("cores", "rows", "cols", "clock_ghz", "precision", "sram_mb", "dram_type", "dram_channels", "noc",
-            "noc_width_bits", "batch", "winograd", "lowering", "dataflow", "local_kib", "sram_bw_bytes_per_cycle")
+            "noc_width_bits", "batch", "winograd", "lowering", "dataflow", "local_kib", "sram_bw_bytes_per_cycle",
+            "schedule", "batch_schedule")
 
 
 def test_parameter_declaration():
@@ -188,3 +189,31 @@ def test_a_tiny_float_step_is_a_user_error_not_an_overflow():
     dom = make_domain("clock_ghz", {"low": 0.4, "high": 1.5, "step": 5e-324})
     with pytest.raises(UserError, match=r"space\.clock_ghz\.step"):
         grid_size({"clock_ghz": dom})
+
+
+def test_a_linear_range_without_a_step_is_a_user_error():
+    # sram_mb declares no step (it is searched on a log scale); a linear range of it had no grid
+    # and no Optuna distribution: a TypeError traceback before (found by removing the mypy override)
+    from dse.errors import UserError
+    from dse.hardware.space import Domain, domain_values, make_domain, optuna_distributions
+
+    with pytest.raises(UserError, match=r"^space\.sram_mb\.step: a linear range of sram_mb needs a step"):
+        make_domain("sram_mb", {"low": 1, "high": 8, "log": False})
+    assert make_domain("sram_mb", {"low": 1, "high": 8, "log": False, "step": 1}).step == 1
+    direct = Domain("sram_mb", 1.0, 8.0)  # built without make_domain (scripts do)
+    with pytest.raises(UserError, match=r"^space\.sram_mb\.step"):
+        domain_values(direct)
+    with pytest.raises(UserError, match=r"^space\.sram_mb\.step"):
+        optuna_distributions({"sram_mb": direct})
+
+
+def test_declarations_hold_what_the_narrowing_accessors_rely_on():
+    from dse.hardware.space import Domain, Parameter
+
+    with pytest.raises(ValueError, match="needs low and high"):
+        Parameter("x", "", "int", 1)
+    with pytest.raises(ValueError, match="needs choices"):
+        Parameter("x", "", "categorical", "a")
+    with pytest.raises(ValueError, match="give values or both low and high"):
+        Domain("cores", low=1)
+    assert Domain("cores", values=(1, 2)).values == (1, 2)

@@ -285,6 +285,26 @@ def test_pareto_knee_hypervolume():
     assert an.header("resnet50@224x224:dram_bytes") == "DRAM traffic on resnet50@224x224 [MB/inference]"
 
 
+def test_report_units_come_from_the_metric_registry_and_the_parameter_declaration():
+    from dse.hardware.space import PARAMETERS
+    from dse.model.metrics import METRICS, column_name
+
+    for m in METRICS:
+        col = column_name(m, "w@8x8" if m.per_workload else None)
+        if m.column in {p.name for p in PARAMETERS}:
+            continue  # batch and dram_channels are parameters first (same unit)
+        label, unit, factor = an.unit_of(col)
+        assert (unit, factor) == (m.display_unit, m.display_factor)
+        assert an.header(col) == m.header("w@8x8" if m.per_workload else None)
+        assert an.header(col, short=True) == m.header()
+    for p in PARAMETERS:
+        assert an.unit_of(p.name)[1] == p.unit
+    assert an.header("cores") == "cores [tiles]"  # the report used to drop the declared unit
+    assert an.with_unit("w:latency_s", 0.0125) == "12.5 ms"
+    assert an.with_unit("precision", "int8") == "int8" and an.with_unit("winograd", True) == "yes"
+    assert an.SWEEP_LATENCY == "latency [ms]" and an.SWEEP_THROUGHPUT == "throughput [inferences/s]"
+
+
 # --- results folders: nothing redone when nothing changed; one storage per folder -------------
 
 def _dse(*args, cwd: Path) -> subprocess.CompletedProcess:
@@ -349,3 +369,144 @@ def test_another_storage_does_not_overwrite_the_folder(small):
     assert study.metric_names == [o["column"] for o in summary["objectives"]]  # optuna-dashboard labels
     proc = _dse("report", str(out2), "--storage", f"sqlite:///{small / 'third.db'}", cwd=small)
     assert proc.returncode == 2 and "--storage" in proc.stderr
+
+
+# --- depth-first fusion: does the front rely on it? ---------------------------------------------
+
+OBJ_WL = "yolov3@416x416"
+
+
+def _stacks_of(lay: pd.DataFrame) -> list[tuple[int, int, int]]:
+    """(first layer, last layer, bands) of each run of equal non-negative ``stack`` values."""
+    runs: list[list[int]] = []
+    prev = -1
+    for layer, sid, bands in zip(lay["layer"], lay["stack"], lay["bands"]):
+        if sid >= 0 and sid == prev:
+            runs[-1][1] = int(layer)
+        elif sid >= 0:
+            runs.append([int(layer), int(layer), int(bands)])
+        prev = sid
+    return [tuple(r) for r in runs]
+
+
+def _md_table(md: str, title: str) -> pd.DataFrame:
+    """A table of report.md (after its ``### title``) as strings."""
+    block = md.split(f"### {title}\n", 1)[1]
+    lines = [ln for ln in block.split("\n## ")[0].split("\n### ")[0].splitlines() if ln.startswith("|")]
+    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    return pd.DataFrame(cells[2:], columns=cells[0])
+
+
+def _rerun_stacks(r, trials: list[int], workload: str) -> dict[int, list[tuple[int, int, int]]]:
+    """Stacks of trials re-evaluated with the model directly (not through the report)."""
+    from dse.model.api import evaluate
+
+    rows = [r.trials[r.trials["trial"] == t].iloc[0] for t in trials]
+    designs, tech = an.design_batch(r.spec, rows)
+    _, layers = evaluate(designs, workload, batch=1, technology=tech, per_layer=True)
+    lay = next(iter(layers.values()))
+    return {t: _stacks_of(lay[lay["design"] == i]) for i, t in enumerate(trials)}
+
+
+def test_front_table_and_recommendation_say_whether_designs_rely_on_fusion(two):
+    import json
+    from html import escape
+
+    from dse.report.load import load_results
+
+    from dse.workloads.registry import load_workload
+
+    n_layers = len(load_workload(OBJ_WL))
+    col = f"{OBJ_WL}:fused_layers"
+    pareto = pd.read_csv(two / "pareto.csv")
+    trials = pd.read_csv(two / "trials.csv")
+    stored = dict(zip(trials["trial"], trials[col]))
+    # the Pareto table: one fusion cell per design, as stored
+    md = (two / "report.md").read_text()
+    table = _md_table(md, "Pareto designs")
+    head = f"fused layers on {OBJ_WL}"
+    assert head in table.columns and len(table) == len(pareto)
+    for trial, cell in zip(table["trial"].astype(int), table[head]):
+        n = int(stored[trial])
+        assert cell == ("layer by layer" if n == 0 else f"fused: {n} of {n_layers}"), (trial, cell)
+    # the sentence, in report.md, report.html and summary.json
+    rec = json.loads((two / "summary.json").read_text())["recommendation"]
+    fusion = rec["fusion"][OBJ_WL]
+    n_rec = int(stored[rec["trial"]])
+    front_fused = int((pareto[col] > 0).sum())
+    assert fusion["recorded"] and fusion["fused_layers"] == n_rec and fusion["layers"] == n_layers
+    assert (fusion["front_designs"], fusion["front_recorded"], fusion["front_fused"]) == (
+        len(pareto), len(pareto), front_fused)
+    share = f"{100 * front_fused / len(pareto):.0f}% of the front's designs ({front_fused} of {len(pareto)}) rely on fusion"
+    assert share in fusion["text"]
+    if n_rec:
+        stacks = _rerun_stacks(load_results(two), [rec["trial"]], OBJ_WL)[rec["trial"]]
+        assert sum(b - a + 1 for a, b, _ in stacks) == n_rec  # the model today agrees with the stored trial
+        k = len(stacks)
+        assert fusion["text"].startswith(f"The recommended design runs {n_rec} of {n_layers} {OBJ_WL} layers "
+                                         f"depth-first in {k} stack{'s' if k != 1 else ''}; ")
+        assert [(s["layers"], s["bands"]) for s in fusion["stacks"]] == [(b - a + 1, bands) for a, b, bands in stacks]
+        assert f"It relies on depth-first fusion on {OBJ_WL} ({n_rec} of {n_layers} layers" in md
+    else:
+        assert fusion["text"].startswith(f"The recommended design runs {OBJ_WL} layer by layer")
+    answer = md.split("## 1. Recommendation", 1)[1].split("\n## ")[0]
+    assert fusion["text"] in answer
+    html = (two / "report.html").read_text()
+    assert escape(fusion["text"]) in html.split('<h2 id="recommendation">')[1].split("<h2")[0]
+    # the other workload is recorded too (no sentence: it is no objective)
+    assert "text" not in rec["fusion"]["resnet50@224x224"]
+
+
+def test_per_layer_figures_mark_the_fused_stacks(two):
+    """Static figure: one shaded span per stack of each analysed design (SVG ids carry the bands);
+    interactive view: every front design's stacks. Both as the model gives them today."""
+    import json
+
+    from dse.report.load import load_results
+
+    r = load_results(two)
+    front = an.pareto_front(r.trials, r.objectives, r.directions)
+    chosen = an.choose_designs(front, r.objectives, r.directions, True)
+    expected = _rerun_stacks(r, [c.trial for c in chosen], OBJ_WL)
+    assert any(expected.values()), "the analysed designs should include one that fuses"
+    svg = (two / "figures" / "layers_yolov3_416x416.svg").read_text()
+    spans = re.findall(r'id="fused_stack_t(\d+)_(\d+)_bands(\d+)"', svg)
+    for trial, stacks in expected.items():
+        mine = sorted((int(k), int(b)) for t, k, b in spans if int(t) == trial)
+        assert mine == [(k, bands) for k, (_, _, bands) in enumerate(stacks, start=1)], trial
+    text = (two / "report.html").read_text()
+    payload = json.loads(re.search(r'<script type="application/json" id="x0-data">(.*?)</script>', text,
+                                   flags=re.S).group(1))
+    assert payload["workload"] == OBJ_WL
+    designs = payload["layers"]["designs"]
+    pareto = pd.read_csv(two / "pareto.csv")
+    again = _rerun_stacks(r, [int(t) for t in pareto["trial"]], OBJ_WL)
+    for trial, stacks in again.items():
+        got = designs[str(trial)]["s"]
+        assert [(a, b, bands) for a, b, bands, _ in got] == stacks, trial
+        n_fused = sum(b - a + 1 for a, b, _ in stacks)
+        assert n_fused == int(pareto.loc[pareto["trial"] == trial, f"{OBJ_WL}:fused_layers"].iloc[0])
+    assert "depth-first stack" in text and "fusedShades" in text
+
+
+def test_a_study_stored_before_fusion_still_reports(two, tmp_path):
+    """Old trials tables have no LABEL:fused_layers column: the report builds and says "not recorded"."""
+    import json
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(two, old)
+    (old / "study.journal").unlink()  # the trials table is the only source, as for an old study
+    table = pd.read_parquet(old / "trials.parquet")
+    dropped = [c for c in table.columns if c.endswith((":fused_layers", ":dram_weight_bytes",
+                                                         ":dram_activation_bytes"))]
+    assert dropped
+    table.drop(columns=dropped).to_parquet(old / "trials.parquet")
+    build_report(old)
+    md = (old / "report.md").read_text()
+    table = _md_table(md, "Pareto designs")
+    assert set(table[f"fused layers on {OBJ_WL}"]) == {"not recorded"}
+    rec = json.loads((old / "summary.json").read_text())["recommendation"]
+    assert rec["fusion"][OBJ_WL]["recorded"] is False and rec["fusion"][OBJ_WL]["front_recorded"] == 0
+    assert f"Whether the designs run {OBJ_WL} depth-first (layer fusion) is not recorded" in md
+    assert "relies on depth-first fusion" not in md

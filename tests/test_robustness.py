@@ -251,7 +251,7 @@ def test_full_disk(small_study, tmp_path):
 #: Parameters whose corners are cycled over the grid instead of crossed with it (crossing them all
 #: would make the corner grid 12 times larger): every design is still a corner, and every value of
 #: these appears with many combinations of the others.
-CYCLED = ("dataflow", "local_kib", "sram_bw_bytes_per_cycle")
+CYCLED = ("dataflow", "local_kib", "sram_bw_bytes_per_cycle", "schedule", "batch_schedule")
 
 
 def corner_designs(node_nm: int = 16):

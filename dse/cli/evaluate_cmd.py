@@ -1,8 +1,10 @@
 """`dse evaluate`: score one design (a preset or a design file) on workloads.
 
 Shows the design's area breakdown (mm^2), static power (W) and peak rates, then for every
-``--workload`` a summary (throughput, latency, energy, power, utilization, DRAM traffic) and a
-per-layer table (cycles, time, bound, DRAM MB, utilization). Organisation: :func:`load_design`
+``--workload`` a summary (throughput, latency, energy, power, utilization, DRAM traffic split into
+activations and weights), the schedule the model chose (layer by layer, or depth-first with its
+stacks: first..last layer, bands of rows, tiles per image) and a per-layer table (cycles, time,
+bound, DRAM MB, utilization, stack). Organisation: :func:`load_design`
 (flags -> design + technology), :func:`area_summary` (-> plain dict in SI and mm^2),
 :func:`format_area_summary` (-> text), :func:`workload_reports` (-> plain dicts in SI),
 :func:`run`. ``--json`` prints the plain dicts: SI units, named in every key (``latency_s``,
@@ -44,6 +46,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "path/to/net.onnx@1920x1080")
     parser.add_argument("--batch", type=int, metavar="N", help="batch size (default: the design's)")
     parser.add_argument("--winograd", choices=("on", "off"), help="override the design's Winograd setting")
+    parser.add_argument("--schedule", metavar="NAME",
+                        help="override the design's schedule: auto (the cheaper per design and workload), "
+                             "layer (layer by layer) or fused (depth-first stacks)")
+    parser.add_argument("--batch-schedule", metavar="NAME",
+                        help="override the design's batch schedule: auto, lockstep or per_image")
     parser.add_argument("--layers", type=int, default=None, metavar="N",
                         help="show only the N slowest layers (default: all)")
     parser.add_argument("--area-only", action="store_true", help="only the area breakdown and static power")
@@ -108,7 +115,8 @@ def format_area_summary(summary: dict, *, area_only: bool = False) -> str:
     d = summary["design"]
     lines = [f"design: {d['cores']} cores x {d['rows']}x{d['cols']} {d['precision']} MACs at "
              f"{d['clock_hz'] / GIGA:g} GHz, {d['sram_bytes'] / MIB:g} MiB SRAM, {d['dram_channels']} x "
-             f"{d['dram_type']}, {d['noc']} {d['noc_width_bits']} bit, {d['node_nm']} nm"]
+             f"{d['dram_type']}, {d['noc']} {d['noc_width_bits']} bit, {d['node_nm']} nm, "
+             f"schedule {d['schedule']}, batch schedule {d['batch_schedule']}"]
     if summary["technology_overrides"]:
         lines.append("technology overrides: " + ", ".join(f"{k} = {v:g}" for k, v in
                                                            summary["technology_overrides"].items()))
@@ -140,9 +148,14 @@ def format_catalog(tech) -> str:
 
 
 def workload_reports(designs, tech, workloads: list[str], batch: int | None) -> list[dict]:
-    """Per workload: a summary dict and the per-layer rows, SI units named in the keys."""
+    """Per workload: a summary dict, the depth-first stacks and the per-layer rows, SI units named
+    in the keys. ``summary`` has every workload metric (``dram_activation_bytes``,
+    ``dram_weight_bytes``, ``fused_layers``, ...), ``layers`` (count) and ``time_share_by_bound``;
+    ``stacks`` lists the fused stacks in network order (``stack``: the model's index, as in the
+    layer rows; ``first_layer``, ``last_layer``: names; ``layers``, ``bands``, ``tiles``)."""
     from dse.model.api import evaluate
     from dse.model.metrics import WORKLOAD_METRICS
+    from dse.report.analysis import fused_stacks
 
     frame, layers = evaluate(designs, [_workload_arg(w) for w in workloads], batch=batch, technology=tech,
                              per_layer=True)
@@ -153,8 +166,9 @@ def workload_reports(designs, tech, workloads: list[str], batch: int | None) -> 
         bound_share = (lay.groupby("bound")["time_s"].sum() / lay["time_s"].sum()).round(4).to_dict()
         summary = {k: (row[k].item() if hasattr(row[k], "item") else row[k])
                    for k in ("workload", *WORKLOAD_METRICS)}
+        summary["layers"] = len(lay)
         summary["time_share_by_bound"] = bound_share
-        out.append({"summary": summary, "layers": lay.to_dict(orient="records")})
+        out.append({"summary": summary, "stacks": fused_stacks(lay), "layers": lay.to_dict(orient="records")})
     return out
 
 
@@ -172,11 +186,31 @@ def _workload_arg(text: str) -> str:
     return str(Path(path).resolve()) + (f"@{res}" if res else "")
 
 
+def schedule_text(summary: dict, stacks: list[dict]) -> str:
+    """``layer by layer`` or ``depth-first: 50 of 102 layers in 13 stacks``."""
+    fused = int(summary["fused_layers"])
+    if fused == 0:
+        return "layer by layer"
+    return (f"depth-first: {fused} of {summary['layers']} layers in {len(stacks)} "
+            f"stack{'s' if len(stacks) != 1 else ''}")
+
+
+def format_stacks(stacks: list[dict]) -> list[str]:
+    """One line per depth-first stack: ``stack 1: conv0 .. stage2.res1.shortcut (12 layers), 8 bands
+    of rows, 16 tiles per image`` (numbered 1.. in network order, as the per-layer table's column)."""
+    return [f"    stack {k}: {st['first_layer']} .. {st['last_layer']} ({st['layers']} layer"
+            f"{'s' if st['layers'] != 1 else ''}), {st['bands']} band{'s' if st['bands'] != 1 else ''} of rows, "
+            f"{st['tiles']} tile{'s' if st['tiles'] != 1 else ''} per image"
+            for k, st in enumerate(stacks, start=1)]
+
+
 def format_workload_report(rep: dict, top: int | None) -> str:
     from dse.model.metrics import BY_COLUMN as M
 
     s = rep["summary"]
+    stacks = rep["stacks"]
     mj = M["energy_j"].display_factor  # J -> mJ
+    dram = M["dram_bytes"]
     lines = [
         f"\n{s['workload']} at batch {s['batch']:g}:",
         f"  throughput {s['throughput_ips']:.4g} inferences/s, latency {M['latency_s'].display(s['latency_s']):.4g} "
@@ -185,17 +219,22 @@ def format_workload_report(rep: dict, top: int | None) -> str:
         f"SRAM {s['energy_sram_j'] * mj:.3g}, interconnect {s['energy_noc_j'] * mj:.3g}, "
         f"DRAM {s['energy_dram_j'] * mj:.3g}, static {s['energy_static_j'] * mj:.3g}), average power {s['power_w']:.3g} W",
         f"  MAC utilization {s['utilization']:.1%} of peak, effective {s['effective_tops']:.3g} TOPS, "
-        f"DRAM {M['dram_bytes'].display(s['dram_bytes']):.4g} {M['dram_bytes'].display_unit}, "
         f"weights {'resident' if s['weights_resident'] else 'streamed'}",
+        f"  DRAM {dram.display(s['dram_bytes']):.4g} {dram.display_unit}: activations "
+        f"{dram.display(s['dram_activation_bytes']):.4g}, weights {dram.display(s['dram_weight_bytes']):.4g}",
         "  time by bound: " + ", ".join(f"{k} {v:.0%}" for k, v in sorted(
             s["time_share_by_bound"].items(), key=lambda kv: -kv[1])),
+        f"  schedule: {schedule_text(s, stacks)}",
+        *format_stacks(stacks),
     ]
     import pandas as pd
 
     lay = pd.DataFrame(rep["layers"])
+    number = {st["stack"]: k for k, st in enumerate(stacks, start=1)}
+    lay["stack"] = [str(number[sid]) if sid in number else "-" for sid in lay["stack"]]
     if top:
         lay = lay.nlargest(top, "time_s").sort_values("layer")
-    cols = ["layer", "name", "op", "cycles", "time_s", "bound", "dram_bytes", "utilization"]
+    cols = ["layer", "name", "op", "cycles", "time_s", "bound", "dram_bytes", "utilization", "stack"]
     table = lay[cols].rename(columns={"time_s": "time us", "dram_bytes": "DRAM MB", "utilization": "util"})
     table["time us"] = table["time us"] / MICRO
     table["DRAM MB"] = table["DRAM MB"] / MEGA
@@ -203,6 +242,18 @@ def format_workload_report(rep: dict, top: int | None) -> str:
         "cycles": "{:.4g}".format, "time us": "{:.4g}".format, "DRAM MB": "{:.3g}".format,
         "util": "{:.0%}".format}))
     return "\n".join(lines)
+
+
+def _override_choice(designs, name: str, value: str | None, flag: str):
+    """The designs with a categorical parameter set from a flag (any case), or a one-line error."""
+    if value is None:
+        return designs
+    from dse.hardware.space import get_parameter
+
+    allowed = tuple(str(c) for c in get_parameter(name).choice_values)
+    if value.lower() not in allowed:
+        raise UserError(f"{flag}: {value!r} is not allowed (allowed: {', '.join(allowed)})")
+    return designs.with_values(**{name: value.lower()})
 
 
 def run(args) -> int:
@@ -213,6 +264,8 @@ def run(args) -> int:
         raise UserError(f"--layers: {args.layers} must be >= 1")
     if args.winograd:
         designs = designs.with_values(winograd=args.winograd == "on")
+    designs = _override_choice(designs, "schedule", args.schedule, "--schedule")
+    designs = _override_choice(designs, "batch_schedule", args.batch_schedule, "--batch-schedule")
     if args.catalog:
         if args.json:
             print(tech.table().to_json(orient="records", indent=2))

@@ -43,7 +43,7 @@ class DesignBatch:
 
     ``cores``, ``rows``, ``cols`` (MAC array per core), ``dram_channels``, ``noc_width_bits`` (bits),
     ``batch`` (images): int64. ``clock_hz`` (Hz), ``sram_bytes`` (bytes): float64. ``precision``,
-    ``dram_type``, ``noc``, ``lowering``, ``dataflow``: int8 codes into the parameters' choices
+    ``dram_type``, ``noc``, ``lowering``, ``dataflow``, ``schedule``, ``batch_schedule``: int8 codes into the parameters' choices
     (:data:`space.PRECISIONS`, ...). ``winograd``: bool. ``local_bytes`` (bytes of local buffer
     per core): float64; ``sram_bw_bytes_per_cycle`` (global SRAM bytes per clock): int64.
     The fields are those of :data:`space.PARAMETERS` (checked at import). ``node_nm``: process node (nm), one per
@@ -66,6 +66,8 @@ class DesignBatch:
     dataflow: np.ndarray
     local_bytes: np.ndarray
     sram_bw_bytes_per_cycle: np.ndarray
+    schedule: np.ndarray
+    batch_schedule: np.ndarray
     node_nm: int
 
     # --- constructors ---------------------------------------------------------------------
@@ -220,12 +222,12 @@ def _convert(col, n, fname, form, p, dtype, factor, table, prefix) -> np.ndarray
             raise UserError(f"{field}: {arr.flat[0]!r} is not allowed (allowed: true, false)")
         return arr.astype(bool)
     if arr.dtype.kind not in "iuf":
-        bad = next((x for x in arr.flat if isinstance(x, (bool, np.bool_))
-                    or not isinstance(x, (int, float, np.integer, np.floating))), None)
-        if bad is None:  # numbers held as objects (e.g. a categorical sampler's choices)
+        not_number = next((x for x in arr.flat if isinstance(x, (bool, np.bool_))
+                           or not isinstance(x, (int, float, np.integer, np.floating))), None)
+        if not_number is None:  # numbers held as objects (e.g. a categorical sampler's choices)
             arr = arr.astype(np.float64)
         else:
-            raise UserError(f"{field}: {bad!r} is not a number (allowed: {p.describe_domain()})")
+            raise UserError(f"{field}: {not_number!r} is not a number (allowed: {p.describe_domain()})")
     vals = arr.astype(np.float64)
     friendly = vals / factor if (factor is not None and form == "si") else vals
     bad = np.flatnonzero(~np.isfinite(friendly))
@@ -237,13 +239,14 @@ def _convert(col, n, fname, form, p, dtype, factor, table, prefix) -> np.ndarray
         if bad.size:
             raise UserError(f"{field}: {space._fmt(float(friendly[bad[0]]))} is not an integer (allowed: {p.describe_domain()})"
                             f"{_which(bad[0], n)}")
-    bad = np.flatnonzero(friendly < p.low)
+    low, high = p.bounds
+    bad = np.flatnonzero(friendly < low)
     if bad.size:
-        raise UserError(f"{field}: {space._fmt(float(friendly[bad[0]]))} is below the minimum {space._fmt(p.low)} "
+        raise UserError(f"{field}: {space._fmt(float(friendly[bad[0]]))} is below the minimum {space._fmt(low)} "
                         f"(allowed: {p.describe_domain()}){_which(bad[0], n)}")
-    bad = np.flatnonzero(friendly > p.high)
+    bad = np.flatnonzero(friendly > high)
     if bad.size:
-        raise UserError(f"{field}: {space._fmt(float(friendly[bad[0]]))} is above the maximum {space._fmt(p.high)} "
+        raise UserError(f"{field}: {space._fmt(float(friendly[bad[0]]))} is above the maximum {space._fmt(high)} "
                         f"(allowed: {p.describe_domain()}){_which(bad[0], n)}")
     out = friendly * factor if factor is not None else friendly
     return (np.round(out) if np.dtype(dtype).kind == "i" else out).astype(dtype)

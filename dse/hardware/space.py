@@ -37,6 +37,8 @@ DRAM_TYPES = tuple(dram_channel_table()["dram_type"])  # LPDDR4 ... HBM3E (catal
 NOCS = ("bus", "ring", "mesh", "crossbar")
 LOWERINGS = ("im2col", "channel")
 DATAFLOWS = ("ws", "os", "is")
+SCHEDULES = ("auto", "layer", "fused")
+BATCH_SCHEDULES = ("auto", "lockstep", "per_image")
 
 KINDS = ("int", "log_int", "float", "categorical", "bool")
 
@@ -74,6 +76,27 @@ class Parameter:
     field: str = ""
     factor: float | None = None
 
+    def __post_init__(self) -> None:
+        # what the narrowing accessors below rely on
+        if self.kind not in KINDS:
+            raise ValueError(f"parameter {self.name}: kind {self.kind!r} is not one of {KINDS}")
+        if self.numeric and (self.low is None or self.high is None):
+            raise ValueError(f"parameter {self.name}: a numeric parameter needs low and high")
+        if not self.numeric and self.choices is None:
+            raise ValueError(f"parameter {self.name}: a {self.kind} parameter needs choices")
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of a numeric parameter (always set for one: see ``__post_init__``)."""
+        assert self.low is not None and self.high is not None, f"{self.name} is not numeric"
+        return self.low, self.high
+
+    @property
+    def choice_values(self) -> tuple:
+        """``choices`` of a categorical or bool parameter (always set for one: see ``__post_init__``)."""
+        assert self.choices is not None, f"{self.name} has no choices"
+        return self.choices
+
     @property
     def si_name(self) -> str:
         """Name of the SI column in ``DesignBatch``."""
@@ -97,7 +120,7 @@ class Parameter:
     def describe_domain(self) -> str:
         if self.numeric:
             return f"{_fmt(self.low)}..{_fmt(self.high)} {self.unit}".rstrip()
-        return ", ".join(str(c) for c in self.choices)
+        return ", ".join(str(c) for c in self.choice_values)
 
 
 PARAMETERS: tuple[Parameter, ...] = (
@@ -130,6 +153,12 @@ PARAMETERS: tuple[Parameter, ...] = (
               field="local_bytes", factor=float(BYTES_PER_KIB)),
     Parameter("sram_bw_bytes_per_cycle", "bytes/cycle", "log_int", 512, 16, 16384, log=True,
               help="global SRAM bandwidth (bytes per core clock cycle, all banks), independent of sram_mb"),
+    Parameter("schedule", "", "categorical", "auto", choices=SCHEDULES,
+              help="layer: layer by layer; fused: depth-first stacks of layers in bands of rows "
+                   "(docs/model.md, 'Depth-first fusion'); auto: the faster per stack of layers"),
+    Parameter("batch_schedule", "", "categorical", "auto", choices=BATCH_SCHEDULES,
+              help="lockstep: the whole batch goes layer by layer together; per_image: sub-batches "
+                   "sized to the SRAM (fused stacks: one image at a time); auto: the cheaper per tensor"),
 )
 
 _BY_NAME = {p.name: p for p in PARAMETERS}
@@ -160,7 +189,7 @@ def allowed_channels(dram_type: str) -> tuple[int, ...]:
 
 def _channel_mask_table() -> np.ndarray:
     """bool (len(DRAM_TYPES), max_channels+1): [type_code, channels] allowed."""
-    hi = int(_BY_NAME["dram_channels"].high)
+    hi = int(_BY_NAME["dram_channels"].bounds[1])
     table = np.zeros((len(DRAM_TYPES), hi + 1), dtype=bool)
     for code, name in enumerate(DRAM_TYPES):
         table[code, [c for c in allowed_channels(name) if c <= hi]] = True
@@ -201,7 +230,7 @@ def _coerce(p: Parameter, raw, field: str):
         raise UserError(f"{field}: {raw!r} is not allowed (allowed: true, false)")
     if p.kind == "categorical":
         if isinstance(raw, str):
-            for c in p.choices:
+            for c in p.choice_values:
                 if c.lower() == raw.lower():
                     return c
         raise UserError(f"{field}: {raw!r} is not allowed (allowed: {p.describe_domain()})")
@@ -212,13 +241,14 @@ def _coerce(p: Parameter, raw, field: str):
     if p.kind in ("int", "log_int"):
         if float(raw) != int(raw):
             raise UserError(f"{field}: {raw!r} is not an integer (allowed: {p.describe_domain()})")
-        val = int(raw)
+        val: int | float = int(raw)
     else:
         val = float(raw)
-    if val < p.low:
-        raise UserError(f"{field}: {_fmt(raw)} is below the minimum {_fmt(p.low)} (allowed: {p.describe_domain()})")
-    if val > p.high:
-        raise UserError(f"{field}: {_fmt(raw)} is above the maximum {_fmt(p.high)} (allowed: {p.describe_domain()})")
+    low, high = p.bounds
+    if val < low:
+        raise UserError(f"{field}: {_fmt(raw)} is below the minimum {_fmt(low)} (allowed: {p.describe_domain()})")
+    if val > high:
+        raise UserError(f"{field}: {_fmt(raw)} is above the maximum {_fmt(high)} (allowed: {p.describe_domain()})")
     return val
 
 
@@ -259,10 +289,21 @@ class Domain:
     log: bool = False
     values: tuple | None = None
 
+    def __post_init__(self) -> None:
+        # what :attr:`bounds` relies on
+        if self.values is None and (self.low is None or self.high is None):
+            raise ValueError(f"domain of {self.name}: give values or both low and high")
+
     @property
     def fixed(self) -> bool:
         return self.values is not None and len(self.values) == 1 or (
             self.values is None and self.low == self.high)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of a range domain (one without ``values``: both are set, see ``__post_init__``)."""
+        assert self.low is not None and self.high is not None, f"domain of {self.name} is a value list"
+        return self.low, self.high
 
 
 def default_domain(name: str) -> Domain:
@@ -270,7 +311,7 @@ def default_domain(name: str) -> Domain:
     p = get_parameter(name)
     if p.numeric:
         return Domain(name, p.low, p.high, p.step, p.log)
-    return Domain(name, values=tuple(p.choices))
+    return Domain(name, values=tuple(p.choice_values))
 
 
 def make_domain(name: str, spec: Any, *, prefix: str = "space.") -> Domain:
@@ -320,6 +361,8 @@ def make_domain(name: str, spec: Any, *, prefix: str = "space.") -> Domain:
             raise UserError(f"{field}.step: {step!r} must be a number > 0")
         if p.kind != "float" and float(step) != int(step):
             raise UserError(f"{field}.step: {step!r} must be an integer")
+    if p.kind == "float" and not log:
+        _linear_step(p, step, field)
     return Domain(name, low, high, step, log)
 
 
@@ -365,23 +408,26 @@ def optuna_distributions(domains: Mapping[str, Any] | None) -> dict[str, od.Base
         p = _BY_NAME[name]
         if d.values is not None:
             out[name] = od.CategoricalDistribution(list(d.values))
-        elif p.grid_only:  # the grid's points only, never e.g. 533 bits
+            continue
+        if p.grid_only:  # the grid's points only, never e.g. 533 bits
             out[name] = od.CategoricalDistribution([v.item() for v in domain_values(d)])
-        elif p.kind == "int":
-            step = int(d.step or 1)
-            high = d.low + (d.high - d.low) // step * step
-            out[name] = od.IntDistribution(int(d.low), int(high), step=step)
-        elif p.kind == "log_int" and d.low == 0:  # a log scale cannot hold 0: the grid's points
+            continue
+        low, high = d.bounds  # a range from here on
+        if p.kind == "int":
+            int_step = int(d.step or 1)
+            top = low + (high - low) // int_step * int_step
+            out[name] = od.IntDistribution(int(low), int(top), step=int_step)
+        elif p.kind == "log_int" and low == 0:  # a log scale cannot hold 0: the grid's points
             out[name] = od.CategoricalDistribution([int(v) for v in domain_values(d)])
         elif p.kind == "log_int":
-            out[name] = od.IntDistribution(int(d.low), int(d.high), log=True)
+            out[name] = od.IntDistribution(int(low), int(high), log=True)
         elif d.log:
-            out[name] = od.FloatDistribution(float(d.low), float(d.high), log=True)
+            out[name] = od.FloatDistribution(float(low), float(high), log=True)
         else:  # the same points as the grid: low, low + step, ... (Optuna cannot step a log range)
-            step = float(d.step or p.step)
-            high = float(domain_values(d)[-1])
-            out[name] = (od.FloatDistribution(float(d.low), high, step=step) if high > d.low
-                         else od.FloatDistribution(float(d.low), float(d.high)))
+            step = _linear_step(p, d.step, f"space.{name}")
+            top = float(domain_values(d)[-1])
+            out[name] = (od.FloatDistribution(float(low), top, step=step) if top > low
+                         else od.FloatDistribution(float(low), float(high)))
     return out
 
 
@@ -392,22 +438,32 @@ def domain_values(domain: Domain) -> np.ndarray:
     p = _BY_NAME[domain.name]
     if domain.values is not None:
         return np.array(domain.values, dtype=object if p.kind == "categorical" else None)
+    low, high = domain.bounds  # a range from here on
     if p.kind == "int":
-        return np.arange(int(domain.low), int(domain.high) + 1, int(domain.step or 1), dtype=np.int64)
-    if p.kind == "log_int" and domain.low == 0:
-        ones = domain_values(Domain(domain.name, 1, domain.high)) if domain.high >= 1 else []
+        return np.arange(int(low), int(high) + 1, int(domain.step or 1), dtype=np.int64)
+    if p.kind == "log_int" and low == 0:
+        ones = domain_values(Domain(domain.name, 1, high)) if high >= 1 else np.zeros(0, np.int64)
         return np.concatenate([[0], ones]).astype(np.int64)
     if p.kind == "log_int" or domain.log:
-        n = int(math.floor(math.log2(domain.high / domain.low) + 1e-9)) + 1
-        vals = domain.low * 2.0 ** np.arange(n)
+        n = int(math.floor(math.log2(high / low) + 1e-9)) + 1
+        vals = low * 2.0 ** np.arange(n)
         return vals.astype(np.int64) if p.kind == "log_int" else vals
-    step = domain.step or p.step
-    count = (domain.high - domain.low) / step + 1
+    step = _linear_step(p, domain.step, f"space.{domain.name}")
+    count = (high - low) / step + 1
     if not math.isfinite(count) or count > MAX_GRID_DESIGNS:
         raise UserError(f"space.{domain.name}.step: {step!r} gives more than {MAX_GRID_DESIGNS} grid points "
-                        f"from {_fmt(domain.low)} to {_fmt(domain.high)}; use a larger step")
-    n = int(math.floor((domain.high - domain.low) / step + 1e-9)) + 1
-    return np.round(domain.low + step * np.arange(n), 9)
+                        f"from {_fmt(low)} to {_fmt(high)}; use a larger step")
+    n = int(math.floor((high - low) / step + 1e-9)) + 1
+    return np.round(low + step * np.arange(n), 9)
+
+
+def _linear_step(p: Parameter, step: float | None, field: str) -> float:
+    """Grid step of a linear ``float`` range: its own, else the parameter's; UserError without one
+    (``sram_mb`` declares none: it is searched on a log scale)."""
+    step = step or p.step
+    if step is None:
+        raise UserError(f"{field}.step: a linear range of {p.name} needs a step (or log = true)")
+    return float(step)
 
 
 def grid_codes(name: str, values: np.ndarray) -> np.ndarray:
@@ -415,7 +471,7 @@ def grid_codes(name: str, values: np.ndarray) -> np.ndarray:
     categoricals, the values otherwise)."""
     p = _BY_NAME[name]
     if p.kind == "categorical":
-        return np.array([p.choices.index(v) for v in values], dtype=np.int8)
+        return np.array([p.choice_values.index(v) for v in values], dtype=np.int8)
     return values
 
 

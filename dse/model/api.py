@@ -51,10 +51,13 @@ def workload_metrics(m: NetworkMetrics, hw: HardwareArrays, batch: np.ndarray) -
         "throughput_ips": m.throughput_ips, "latency_s": m.latency_s, "energy_j": m.energy_j,
         "power_w": m.power_w, "throughput_per_w": m.throughput_ips / m.power_w,
         "throughput_per_mm2": m.throughput_ips / hw.area_mm2, "utilization": m.utilization,
-        "effective_tops": m.effective_tops, "dram_bytes": m.dram_bytes, "sram_bytes": m.sram_bytes,
+        "effective_tops": m.effective_tops, "dram_bytes": m.dram_bytes,
+        "dram_weight_bytes": m.dram_weight_bytes, "dram_activation_bytes": m.dram_activation_bytes,
+        "sram_bytes": m.sram_bytes,
         "energy_mac_j": m.energy_mac_j, "energy_sram_j": m.energy_sram_j, "energy_noc_j": m.energy_noc_j,
         "energy_dram_j": m.energy_dram_j, "energy_static_j": m.energy_static_j,
-        "weights_resident": m.weights_resident.astype(np.float64), "batch": batch.astype(np.float64),
+        "weights_resident": m.weights_resident.astype(np.float64),
+        "fused_layers": m.fused_layers.astype(np.float64), "batch": batch.astype(np.float64),
     }
     assert tuple(out) == WORKLOAD_METRICS, "dse.model.metrics declares the workload metrics"
     return out
@@ -165,5 +168,9 @@ def per_layer_frame(table: LayerTable, m: NetworkMetrics) -> pd.DataFrame:
         "bound": np.asarray(BOUNDS, dtype=object)[lay["bound"].ravel()],
         "dram_bytes": lay["dram_bytes"].ravel(),
         "utilization": lay["utilization"].ravel(),
+        # depth-first stack of the layer (-1: runs alone), its bands of rows and tiles per image
+        "stack": lay["stack"].ravel(),
+        "bands": lay["bands"].ravel(),
+        "tiles": lay["tiles"].ravel(),
     })
     return frame

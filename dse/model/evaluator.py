@@ -17,8 +17,10 @@ import numpy as np
 
 from dse.hardware.designs import DesignBatch
 from dse.hardware.physical import HardwareArrays
-from dse.hardware.space import LOWERINGS
+from dse.hardware.space import BATCH_SCHEDULES, LOWERINGS
 from dse.model.constants import model_constants
+from dse.model.fused_cost import StackInputs, choose_stacks
+from dse.model.fusion import Partition, fusion_plan
 from dse.model.mapping import OS, WS, map_layers
 from dse.workloads.layers import OP_CODE, LayerTable
 
@@ -33,6 +35,8 @@ TERA = 1e12
 
 _MAC_OPS = (OP_CODE["conv"], OP_CODE["dwconv"], OP_CODE["fc"])
 _IM2COL = LOWERINGS.index("im2col")
+_LOCKSTEP = BATCH_SCHEDULES.index("lockstep")
+_PER_IMAGE = BATCH_SCHEDULES.index("per_image")
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,8 +195,11 @@ class NetworkMetrics:
     utilization: np.ndarray  # hardware MACs performed / (peak MACs/s x latency), <= 1
     effective_tops: np.ndarray  # 2 x nominal (non-Winograd) MACs / s, in 10^12 ops/s
     dram_bytes: np.ndarray  # per inference
+    dram_weight_bytes: np.ndarray  # per inference: the weights' share of dram_bytes
+    dram_activation_bytes: np.ndarray  # per inference: the activations' share of dram_bytes
     sram_bytes: np.ndarray  # SRAM reads + writes per inference
     weights_resident: np.ndarray  # bool
+    fused_layers: np.ndarray  # layers that run inside depth-first stacks (0: layer by layer)
     layers: dict | None = None
 
 
@@ -200,8 +207,8 @@ def _ceil_div(a, b):
     return np.ceil(a / b)
 
 
-def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: slice, kind: tuple,
-                    consts: dict, want_layers: bool) -> dict:
+def _evaluate_chunk(g: LayerGeometry, plan: tuple[Partition, ...], hw: HardwareArrays, d: DesignBatch,
+                    sl: slice, kind: tuple, consts: dict, want_layers: bool) -> dict:
     """Metrics of the designs ``sl`` of ``d``, which share ``kind`` = (dataflow code, im2col
     lowering, has a local buffer): see :func:`_chunk_kind`."""
     dataflow, im2col, any_local = kind
@@ -252,7 +259,11 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
     overflow = g.t_need * batch_bytes - sram_act
     spill_part = np.clip(overflow / (g.t_size * batch_bytes), 0.0, 1.0)
     cost_spill = spill_part * g.t_spill_factor * batch_bytes
-    sub = ~fits & (b_fit >= 1.0) & (cost_sub < cost_spill)
+    # Batch schedule: lockstep never splits the batch; per_image runs a tensor's life in
+    # sub-batches whenever they fit; auto takes the cheaper per tensor.
+    bsched = d.batch_schedule[sl][:, None]
+    lockstep = bsched == _LOCKSTEP
+    sub = ~fits & (b_fit >= 1.0) & ~lockstep & ((bsched == _PER_IMAGE) | (cost_sub < cost_spill))
     spill = np.where(fits | sub, 0.0, spill_part)
     spill_elems = np.add.reduceat(spill[:, g.spill_tensor] * g.spill_elems, g.spill_starts, axis=1)
     layer_passes: float | np.ndarray = 1.0
@@ -267,7 +278,8 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
     reread_weights = (np.maximum(_ceil_div(in_bytes, sram_act), 1.0) - 1.0) * w_bytes
     w_extra = np.where(w_bytes > w_buf, np.minimum(reread_input, reread_weights), 0.0)
     w_dram = np.where(resident, 0.0, w_bytes * layer_passes + w_extra)
-    dram = spill_elems * batch_bytes + w_dram
+    act_dram = spill_elems * batch_bytes
+    dram = act_dram + w_dram
 
     # --- on-chip traffic: global SRAM -> local buffers / arrays (docs/model.md "On-chip") -----
     out_bytes = g.out_elems * batch_bytes
@@ -317,22 +329,41 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
         for terms in (compute_s, sram_s, noc_s, dram_s):
             terms[:, p] += terms[:, f]
             terms[:, f] = 0.0
-    bound_s = np.maximum(np.maximum(compute_s, sram_s), np.maximum(noc_s, dram_s))
+    onchip_s = np.maximum(np.maximum(compute_s, sram_s), noc_s)
+    bound_s = np.maximum(onchip_s, dram_s)
     latency = bound_s.sum(axis=1) + overhead_col[:, 0] * (bound_s.shape[1] - g.fused_idx.size)
+
+    # --- depth-first stacks (dse/model/fused_cost.py, docs/model.md "Depth-first fusion") ------
+    launches = np.ones((1, bound_s.shape[1]))
+    launches[:, g.fused_idx] = 0.0
+    restart_s = np.where(g.is_mac, m.restart_cycles / rate, 0.0) / col(hw.array_efficiency) / col(hw.clock_hz)
+    stacks = choose_stacks(plan, StackInputs(
+        bound_s=bound_s + overhead_col * launches, onchip_s=onchip_s, act_bytes=act_dram,
+        weight_bytes=w_dram, restart_s=restart_s, spill_bytes=spill * g.t_spill_factor * batch_bytes,
+        bytes_per_elem=bpe, sram_bytes=sram, weight_buffer_fraction=col(hw.weight_buffer_fraction),
+        dram_bw_bytes_per_s=col(hw.dram_bw_bytes_per_s), overhead_s=overhead_col,
+        images_per_pass=np.where(lockstep, batch, 1.0), passes_per_batch=np.where(lockstep, 1.0, batch),
+        resident=resident, schedule=d.schedule[sl][:, None], launches=launches), g.out_tensor, want_layers)
+    latency = latency + stacks.delta_s
+    dram_delta = stacks.act_delta_bytes + stacks.weight_delta_bytes
 
     hw_macs = batch[:, 0] * (g.total_macs - (1.0 - 1.0 / consts["winograd_f2x2_3x3_mac_reduction"])
                              * g.winograd_macs * wino_on[:, 0])
     out = dict(
-        latency_s=latency, hw_macs=hw_macs, dram=dram.sum(axis=1), sram_rd=sram_rd.sum(axis=1),
-        sram_wr=sram_wr.sum(axis=1), noc=noc.sum(axis=1), resident=resident[:, 0],
+        latency_s=latency, hw_macs=hw_macs, dram=dram.sum(axis=1) + dram_delta, sram_rd=sram_rd.sum(axis=1),
+        dram_w=w_dram.sum(axis=1) + stacks.weight_delta_bytes, dram_act=act_dram.sum(axis=1) + stacks.act_delta_bytes,
+        sram_wr=sram_wr.sum(axis=1) + dram_delta, noc=noc.sum(axis=1), resident=resident[:, 0],
+        fused_layers=stacks.fused_layers,
         # local buffers: one read per byte the arrays take in, one write per byte fetched
         local_rd=np.where(has_local, np.einsum("dl,l->d", array_rd, g.mac_weight), 0.0),
         local_wr=np.where(has_local, np.einsum("dl,l->d", sram_rd, g.mac_weight), 0.0),
     )
     if want_layers:
+        st = stacks.layers
+        assert st is not None
         overhead = np.broadcast_to(overhead_col, compute_s.shape).copy()
         overhead[:, g.fused_idx] = 0.0
-        layer_s = bound_s + overhead
+        layer_s = (bound_s + overhead) * st["time_scale"]
         wino_div = np.ones_like(compute_s)
         wino_div[:, g.wino_idx] = wino_div_on
         stacked = np.stack([compute_s, sram_s, noc_s, dram_s], axis=0)
@@ -341,7 +372,9 @@ def _evaluate_chunk(g: LayerGeometry, hw: HardwareArrays, d: DesignBatch, sl: sl
         out["layers"] = dict(
             time_s=layer_s, compute_s=compute_s, sram_s=sram_s, interconnect_s=noc_s,
             dram_s=dram_s, overhead_s=overhead, bound=bound,
-            cycles=cycles, compute_cycles=array_cycles, dram_bytes=dram, sram_bytes=sram_rd + sram_wr,
+            cycles=cycles, compute_cycles=array_cycles, dram_bytes=dram * st["dram_scale"],
+            sram_bytes=sram_rd + sram_wr + dram * (st["dram_scale"] - 1.0),
+            stack=st["layer_stack"], bands=st["layer_bands"], tiles=st["layer_tiles"],
             utilization=np.where(g.is_mac, g.macs * batch / wino_div / np.maximum(
                 cycles * col(hw.macs_per_cycle), 1.0), 0.0),
         )
@@ -372,6 +405,7 @@ def evaluate_workload(table: LayerTable, designs: DesignBatch, hw: HardwareArray
         :class:`NetworkMetrics` with (D,) arrays, per inference.
     """
     g = layer_geometry(table)
+    plan = fusion_plan(table)
     consts = model_constants()
     n = len(designs)
     # Chunks never mix dataflows, lowerings or local-buffer presence, so each runs one mapping
@@ -384,11 +418,11 @@ def evaluate_workload(table: LayerTable, designs: DesignBatch, hw: HardwareArray
     hw_sorted = hw if grouped else replace(hw, **{f.name: getattr(hw, f.name)[order] for f in fields(hw)})
     key = key[order]
     edges = np.concatenate([[0], np.flatnonzero(key[1:] != key[:-1]) + 1, [n]])
-    parts = [_evaluate_chunk(g, hw_sorted, d_sorted, slice(i, min(i + chunk, hi)), _chunk_kind(key[lo]), consts,
+    parts = [_evaluate_chunk(g, plan, hw_sorted, d_sorted, slice(i, min(i + chunk, hi)), _chunk_kind(key[lo]), consts,
                              per_layer)
              for lo, hi in zip(edges[:-1], edges[1:]) for i in range(lo, hi, chunk)]
     if not parts:
-        parts = [_evaluate_chunk(g, hw, designs, slice(0, 0), (WS, True, False), consts, per_layer)]
+        parts = [_evaluate_chunk(g, plan, hw, designs, slice(0, 0), (WS, True, False), consts, per_layer)]
     inverse = None if grouped else np.argsort(order)
     unsort = (lambda a: a) if grouped else (lambda a: a[inverse])  # noqa: E731
     cat = {k: unsort(np.concatenate([p[k] for p in parts])) for k in parts[0] if k != "layers"}
@@ -417,7 +451,10 @@ def evaluate_workload(table: LayerTable, designs: DesignBatch, hw: HardwareArray
         utilization=cat["hw_macs"] / (hw.peak_macs_per_s * latency),
         effective_tops=OPS_PER_MAC * g.total_macs * batch / latency / TERA,
         dram_bytes=cat["dram"] / batch,
+        dram_weight_bytes=cat["dram_w"] / batch,
+        dram_activation_bytes=cat["dram_act"] / batch,
         sram_bytes=(cat["sram_rd"] + cat["sram_wr"]) / batch,
         weights_resident=cat["resident"],
+        fused_layers=cat["fused_layers"],
         layers=layers,
     )

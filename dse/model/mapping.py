@@ -42,13 +42,17 @@ class Mapping:
     (every core then needs all weights) rather than by output channels. ``k_folds``: output-channel
     folds per group (``ceil(K / cols)``; 1 for ``is``, where K runs in time). ``n_folds_core``:
     output-vector folds of one core (``ceil(N_core / rows)`` for ``os``, ``ceil(N_core / cols)``
-    for ``is``; 1 for ``ws``, where N runs in time).
+    for ``is``; 1 for ``ws``, where N runs in time). ``restart_cycles``: what the layer pays again
+    each time its vector stream restarts (one more tile of a depth-first band, docs/model.md
+    "Depth-first fusion"): the fill and drain of every stationary fold (ws, is) or one more partly
+    used output fold per channel fold (os).
     """
 
     cycles: np.ndarray
     split_pixels: np.ndarray
     k_folds: np.ndarray | float
     n_folds_core: np.ndarray | float
+    restart_cycles: np.ndarray | float = 0.0
 
 
 def _ceil_div(a, b):
@@ -77,7 +81,8 @@ def map_layers(dataflow: int, rows: np.ndarray, cols: np.ndarray, cores: np.ndar
         cyc_channels = _ceil_div(units, cores) * _ceil_div(vectors, rows) * fill_time
         split_pixels = cyc_pixels <= cyc_channels
         n_folds = _ceil_div(np.where(split_pixels, n_core, vectors), rows)
-        return Mapping(np.minimum(cyc_pixels, cyc_channels), split_pixels, k_folds, n_folds)
+        restart = np.where(split_pixels, units, _ceil_div(units, cores)) * fill_time
+        return Mapping(np.minimum(cyc_pixels, cyc_channels), split_pixels, k_folds, n_folds, restart)
     fill = 2.0 * rows + cols - 2.0  # preload + skew + drain
     base = kernel_loops * _ceil_div(reduction, rows)
     if dataflow == WS:
@@ -85,8 +90,9 @@ def map_layers(dataflow: int, rows: np.ndarray, cols: np.ndarray, cores: np.ndar
         cyc_pixels = base * units * (fill + n_core)
         cyc_channels = base * _ceil_div(units, cores) * (fill + vectors)
         split_pixels = cyc_pixels <= cyc_channels
+        restart = base * np.where(split_pixels, units, _ceil_div(units, cores)) * fill
         return Mapping(np.minimum(cyc_pixels, cyc_channels), split_pixels,
-                       _ceil_div(out_channels, cols), 1.0)
+                       _ceil_div(out_channels, cols), 1.0, restart)
     if dataflow != IS:
         raise ValueError(f"dataflow code {dataflow} is not one of {DATAFLOWS}")
     cyc_pixels = base * groups * _ceil_div(n_core, cols) * (fill + out_channels)
@@ -96,4 +102,5 @@ def map_layers(dataflow: int, rows: np.ndarray, cols: np.ndarray, cores: np.ndar
     cyc_channels = base * groups_core * _ceil_div(vectors, cols) * (fill + k_core)
     split_pixels = cyc_pixels <= cyc_channels
     n_folds = _ceil_div(np.where(split_pixels, n_core, vectors), cols)
-    return Mapping(np.minimum(cyc_pixels, cyc_channels), split_pixels, 1.0, n_folds)
+    restart = base * np.where(split_pixels, groups * (fill + out_channels), groups_core * (fill + k_core))
+    return Mapping(np.minimum(cyc_pixels, cyc_channels), split_pixels, 1.0, n_folds, restart)

@@ -69,6 +69,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("utilization", "1", "MAC utilization", "%", 100.0, _W, MAXIMIZE),
     Metric("effective_tops", "10^12 ops/s", "effective TOPS", "TOPS", 1.0, _W, MAXIMIZE),
     Metric("dram_bytes", "bytes/inference", "DRAM traffic", "MB/inference", 1e-6, _W, MINIMIZE),
+    Metric("dram_weight_bytes", "bytes/inference", "DRAM weight traffic", "MB/inference", 1e-6, _W, MINIMIZE),
+    Metric("dram_activation_bytes", "bytes/inference", "DRAM activation traffic", "MB/inference", 1e-6, _W,
+           MINIMIZE),
     Metric("sram_bytes", "bytes/inference", "SRAM traffic", "MB/inference", 1e-6, _W, MINIMIZE),
     Metric("energy_mac_j", "J/inference", "MAC energy", "mJ/inference", 1e3, _W, MINIMIZE),
     Metric("energy_sram_j", "J/inference", "SRAM energy", "mJ/inference", 1e3, _W, MINIMIZE),
@@ -76,6 +79,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("energy_dram_j", "J/inference", "DRAM energy", "mJ/inference", 1e3, _W, MINIMIZE),
     Metric("energy_static_j", "J/inference", "static energy", "mJ/inference", 1e3, _W, MINIMIZE),
     Metric("weights_resident", "0/1", "weights on chip", "0/1", 1.0, _W),
+    # layers run inside depth-first stacks (schedule fused or auto); 0: layer by layer
+    Metric("fused_layers", "layers", "fused layers", "layers", 1.0, _W),
     Metric("batch", "images", "batch", "images", 1.0, _W),
     # per design
     Metric("area_mm2", "mm^2", "area", "mm^2", 1.0, _D, MINIMIZE, "area"),

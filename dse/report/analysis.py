@@ -5,7 +5,9 @@ batch). Figures only draw what these functions compute.
 The statistics are pure (numpy/pandas in, numpy/pandas out); the re-evaluation helpers take the
 study spec. Stored columns are SI
 (``LABEL:latency_s``, ``area_mm2``, ``LABEL:dram_bytes``); :func:`unit_of` maps a column to the
-friendly unit the report shows (ms, mJ, MB, W, mm^2, inferences/s) and the factor to get there.
+friendly unit the report shows (ms, mJ, MB, W, mm^2, inferences/s) and the factor to get there,
+both taken from the metric registry :mod:`dse.model.metrics` (parameters: their declaration in
+:mod:`dse.hardware.space`).
 """
 
 from __future__ import annotations
@@ -17,54 +19,20 @@ import numpy as np
 import pandas as pd
 
 from dse.errors import UserError
+from dse.hardware.space import PARAMETERS
+from dse.model.metrics import BY_COLUMN, metric_of, split_column
 from dse.search import pareto as search_pareto
 from dse.search.best import best_per_objective
 
-# --- units -----------------------------------------------------------------------------------
+# --- units ---------------------------------------------------------------------------------
+# Metric labels, units and factors come from the metric registry (dse.model.metrics), parameter
+# units from the parameter declaration (dse.hardware.space); the report keeps only friendlier
+# names for a few parameters.
 
-#: metric suffix -> (friendly name, unit, factor from the stored SI value)
-METRIC_UNITS: dict[str, tuple[str, str, float]] = {
-    "throughput_ips": ("throughput", "inferences/s", 1.0),
-    "latency_s": ("latency", "ms", 1e3),
-    "energy_j": ("energy", "mJ/inference", 1e3),
-    "energy_mac_j": ("MAC energy", "mJ/inference", 1e3),
-    "energy_sram_j": ("SRAM energy", "mJ/inference", 1e3),
-    "energy_noc_j": ("interconnect energy", "mJ/inference", 1e3),
-    "energy_dram_j": ("DRAM energy", "mJ/inference", 1e3),
-    "energy_static_j": ("static energy", "mJ/inference", 1e3),
-    "power_w": ("power", "W", 1.0),
-    "throughput_per_w": ("throughput/power", "inferences/s/W", 1.0),
-    "throughput_per_mm2": ("throughput/area", "inferences/s/mm^2", 1.0),
-    "utilization": ("MAC utilization", "%", 100.0),
-    "effective_tops": ("effective TOPS", "TOPS", 1.0),
-    "dram_bytes": ("DRAM traffic", "MB/inference", 1e-6),
-    "sram_bytes": ("SRAM traffic", "MB/inference", 1e-6),
-    "weights_resident": ("weights on chip", "0/1", 1.0),
-    "batch": ("batch", "images", 1.0),
-    "area_mm2": ("area", "mm^2", 1.0),
-    "die_cost_usd": ("die cost", "USD", 1.0),
-    "die_yield": ("die yield", "%", 100.0),
-    "area_mac_mm2": ("MAC area", "mm^2", 1.0),
-    "area_sram_mm2": ("SRAM area", "mm^2", 1.0),
-    "area_local_mm2": ("local buffer area", "mm^2", 1.0),
-    "area_dram_phy_mm2": ("DRAM PHY area", "mm^2", 1.0),
-    "area_noc_mm2": ("interconnect area", "mm^2", 1.0),
-    "area_overhead_mm2": ("other area", "mm^2", 1.0),
-    "static_power_w": ("static power", "W", 1.0),
-    "peak_tops": ("peak TOPS", "TOPS", 1.0),
-    "power_density_limit_w_per_mm2": ("power density limit", "W/mm^2", 1.0),
-    "dram_channels": ("DRAM channels", "channels", 1.0),
-}
-#: design parameter -> unit shown in headers ("" for categorical/bool)
-PARAM_UNITS = {
-    "cores": "", "rows": "MACs", "cols": "MACs", "clock_ghz": "GHz", "sram_mb": "MiB",
-    "dram_channels": "channels", "noc_width_bits": "bits", "batch": "images", "precision": "",
-    "dram_type": "", "noc": "", "winograd": "", "lowering": "",
-    "dataflow": "", "local_kib": "KiB", "sram_bw_bytes_per_cycle": "bytes/cycle",
-}
 PARAM_NAMES = {"clock_ghz": "clock", "sram_mb": "SRAM", "noc_width_bits": "NoC width", "noc": "NoC",
                "dram_type": "DRAM type", "dram_channels": "DRAM channels", "local_kib": "local buffer",
                "sram_bw_bytes_per_cycle": "SRAM bandwidth"}
+_PARAMS = {p.name: p for p in PARAMETERS}
 
 
 def unit_of(column: str) -> tuple[str, str, float]:
@@ -74,16 +42,21 @@ def unit_of(column: str) -> tuple[str, str, float]:
     ('latency on yolov3@416x416', 'ms', 1000.0)
     """
     if column.startswith("batch."):
-        return f"batch on {column[6:]}", "images", 1.0
-    if column in PARAM_UNITS:
-        return PARAM_NAMES.get(column, column), PARAM_UNITS[column], 1.0
-    workload, _, metric = column.rpartition(":")
-    name, unit, factor = METRIC_UNITS.get(metric, (metric, "", 1.0))
-    return (f"{name} on {workload}" if workload else name), unit, factor
+        return f"batch on {column[6:]}", _PARAMS["batch"].unit, 1.0
+    if column in _PARAMS:
+        return PARAM_NAMES.get(column, column), _PARAMS[column].unit, 1.0
+    workload, name = split_column(column)
+    m = metric_of(column)
+    label, unit, factor = (m.label, m.display_unit, m.display_factor) if m else (name, "", 1.0)
+    return (f"{label} on {workload}" if workload else label), unit, factor
 
 
 def header(column: str, short: bool = False) -> str:
-    """Axis or table header with its unit: ``latency on yolov3@416x416 [ms]``."""
+    """Axis or table header with its unit: ``latency on yolov3@416x416 [ms]`` (``short``: without
+    the workload)."""
+    m = metric_of(column) if column not in _PARAMS else None
+    if m is not None:
+        return m.header(None if short else split_column(column)[0])
     label, unit, _ = unit_of(column)
     if short:
         label = label.split(" on ")[0]
@@ -93,6 +66,15 @@ def header(column: str, short: bool = False) -> str:
 def friendly(series: pd.Series | np.ndarray, column: str):
     """Values of a stored column converted to the unit of :func:`unit_of`."""
     return series * unit_of(column)[2]
+
+
+def with_unit(column: str, value) -> str:
+    """A stored (SI) value of ``column`` as the report shows it: ``33.3 ms``, ``16 tiles``; names
+    and flags as they are (``int8``, ``yes``)."""
+    if isinstance(value, (str, bool, np.bool_)):
+        return fmt(value)
+    _, unit, factor = unit_of(column)
+    return f"{fmt(float(value) * factor)} {unit}".rstrip()
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -127,12 +109,6 @@ def finite_mask(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
 
 
 # --- Pareto ----------------------------------------------------------------------------------
-
-def to_losses(values: np.ndarray, directions: list[str]) -> np.ndarray:
-    """(N, M) objective values -> (N, M) losses (maximized columns negated)."""
-    sign = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
-    return np.asarray(values, dtype=float) * sign
-
 
 def pareto_mask(losses: np.ndarray) -> np.ndarray:
     """(N,) bool: rows of an (N, M) loss matrix not dominated by another row (duplicates kept)."""
@@ -233,9 +209,10 @@ def regret_table(feasible: pd.DataFrame, workloads: list[str]) -> pd.DataFrame:
     """For each ordered pair (A, B): the best feasible design for A run on B vs the best for B.
 
     Columns: ``chosen on``, ``run on``, ``trial chosen``, ``throughput of chosen [inferences/s]``,
-    ``best trial``, ``best throughput [inferences/s]``, ``regret [%]`` (throughput lost on B by
-    choosing on A).
+    ``best trial``, ``best throughput [inferences/s]`` (display unit of ``throughput_ips``),
+    ``regret [%]`` (throughput lost on B by choosing on A).
     """
+    tput = BY_COLUMN["throughput_ips"]
     rows = []
     for a in workloads:
         for b in workloads:
@@ -247,9 +224,9 @@ def regret_table(feasible: pd.DataFrame, workloads: list[str]) -> pd.DataFrame:
             ia, ib = feasible[ca].idxmax(), feasible[cb].idxmax()
             got, best = float(feasible.loc[ia, cb]), float(feasible.loc[ib, cb])
             rows.append({"chosen on": a, "run on": b, "trial chosen": int(feasible.loc[ia, "trial"]),
-                         "throughput of chosen [inferences/s]": got,
+                         f"throughput of chosen [{tput.display_unit}]": tput.display(got),
                          "best trial": int(feasible.loc[ib, "trial"]),
-                         "best throughput [inferences/s]": best,
+                         f"best throughput [{tput.display_unit}]": tput.display(best),
                          "regret [%]": 100.0 * (1.0 - got / best) if best > 0 else float("nan")})
     return pd.DataFrame(rows)
 
@@ -309,7 +286,7 @@ def choose_designs(front: pd.DataFrame, objectives: list[str], directions: list[
     objective, deduplicated (a design that is both gets both labels), in that order."""
     if front.empty:
         return []
-    losses = to_losses(front[objectives].to_numpy(float), directions)
+    losses = search_pareto.to_minimization(front[objectives].to_numpy(float), directions)
     picks = [("recommended", "recommended (knee of the feasible front)", "recommended", knee_index(losses))]
     values = front[objectives].to_numpy(float)
     rows = best_per_objective(values, np.ones(len(front), bool), directions)
@@ -387,6 +364,107 @@ def per_layer(spec, chosen: list[Chosen], label: str):
 BOUND_NAMES = ("compute", "sram", "interconnect", "dram", "overhead")
 
 
+# --- depth-first fusion ---------------------------------------------------------------------
+# Stored per workload as LABEL:fused_layers (layers run inside depth-first stacks; 0: layer by layer).
+# Studies stored before the model had fusion have no such column: "not recorded".
+
+FUSED_LAYERS = "fused_layers"
+NOT_RECORDED = "not recorded"
+
+
+def objective_workloads(objectives: list[str], workloads: list[str]) -> list[str]:
+    """Workloads named by a per-workload objective, in objective order; else the first workload."""
+    out = []
+    for col in objectives:
+        wl = split_column(col)[0]
+        if wl is not None and wl not in out:
+            out.append(wl)
+    return out or workloads[:1]
+
+
+def layer_count(label: str) -> int | None:
+    """Layers of a workload (its layer table), None when it cannot be loaded (e.g. a moved ONNX file)."""
+    from dse.workloads.registry import load_workload
+
+    try:
+        return len(load_workload(label))
+    except (UserError, OSError):
+        return None
+
+
+def fusion_cell(value, n_layers: int | None) -> str:
+    """A stored ``LABEL:fused_layers`` value as the tables show it: ``layer by layer``,
+    ``fused: 51 of 102`` or ``not recorded``."""
+    if value is None or pd.isna(value):
+        return NOT_RECORDED
+    n = int(value)
+    if n == 0:
+        return "layer by layer"
+    return f"fused: {n} of {n_layers}" if n_layers else f"fused: {n}"
+
+
+def fusion_header(workload: str) -> str:
+    """Table header of the fusion column (label from the metric registry): ``fused layers on WL``."""
+    m = BY_COLUMN[FUSED_LAYERS]
+    return f"{m.label} on {workload}"
+
+
+@dataclass
+class FrontFusion:
+    """How many of a front's designs run some layers of ``workload`` depth-first (stored metrics)."""
+
+    workload: str
+    designs: int  # front designs
+    recorded: int  # of them with LABEL:fused_layers stored
+    fused: int  # of the recorded ones with fused_layers > 0
+
+    @property
+    def share(self) -> float | None:
+        return self.fused / self.recorded if self.recorded else None
+
+
+def front_fusion(front: pd.DataFrame, workload: str) -> FrontFusion:
+    col = f"{workload}:{FUSED_LAYERS}"
+    values = pd.to_numeric(front[col], errors="coerce") if col in front else pd.Series(np.nan, index=front.index)
+    recorded = values.notna()
+    return FrontFusion(workload, len(front), int(recorded.sum()), int((values[recorded] > 0).sum()))
+
+
+def stacks_by_design(lay: pd.DataFrame) -> dict[int, list[dict]]:
+    """The depth-first stacks of every design in per-layer rows (columns of
+    :func:`dse.model.api.per_layer_frame`; without a ``design`` column: one design, 0), in network
+    order: ``stack`` (the model's index, as in the rows), ``first_layer``/``last_layer`` (names),
+    ``first``/``last`` (layer positions), ``layers`` (count), ``bands`` (bands of rows the image is
+    cut into) and ``tiles`` (tiles per image). A design that runs layer by layer has no entry."""
+    if "stack" not in lay or lay.empty:
+        return {}
+    design = lay["design"].to_numpy() if "design" in lay else np.zeros(len(lay), np.int64)
+    keep = lay["stack"].to_numpy() >= 0
+    if not keep.any():
+        return {}
+    fused = pd.DataFrame({"design": design[keep], "stack": lay["stack"].to_numpy()[keep],
+                          "layer": lay["layer"].to_numpy()[keep], "bands": lay["bands"].to_numpy()[keep],
+                          "tiles": lay["tiles"].to_numpy()[keep]})
+    agg = fused.groupby(["design", "stack"], sort=False).agg(
+        first=("layer", "min"), last=("layer", "max"), layers=("layer", "size"), bands=("bands", "first"),
+        tiles=("tiles", "first")).reset_index().sort_values(["design", "first"], kind="stable")
+    names = dict(zip(lay["layer"].to_numpy(), lay["name"].to_numpy()))
+    out: dict[int, list[dict]] = {}
+    for st in agg.itertuples(index=False):
+        out.setdefault(int(st.design), []).append({
+            "stack": int(st.stack), "first_layer": str(names[st.first]), "last_layer": str(names[st.last]),
+            "first": int(st.first), "last": int(st.last), "layers": int(st.layers), "bands": int(st.bands),
+            "tiles": int(st.tiles)})
+    return out
+
+
+def fused_stacks(lay: pd.DataFrame) -> list[dict]:
+    """The depth-first stacks (see :func:`stacks_by_design`) of ONE design's per-layer rows; empty
+    when it runs the workload layer by layer."""
+    found = stacks_by_design(lay)
+    return next(iter(found.values())) if found else []
+
+
 def bound_shares(lay: pd.DataFrame) -> dict[str, float]:
     """Share of one design's time (0..1) per bound: each layer's time without its fixed overhead goes
     to what bounds it; every layer's overhead goes to ``overhead``."""
@@ -414,17 +492,21 @@ def throughput_ips(spec, rows: list[pd.Series], label: str, batch: int | None = 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
 #: throughput within 2% of the best counts as the best (the batch advice then names the smaller batch)
 BATCH_GAIN_TOLERANCE = 0.02
+#: Metric columns of :func:`batch_sweep`, headed and scaled as the registry says.
+SWEEP_THROUGHPUT, SWEEP_LATENCY, SWEEP_POWER = (header(c) for c in ("throughput_ips", "latency_s", "power_w"))
 
 
 def batch_sweep(spec, chosen: list[Chosen], workloads: list[str], budgets: dict[str, float]) -> pd.DataFrame:
     """Throughput, latency and power of the chosen designs at each batch of :data:`BATCHES`.
 
-    Columns: ``workload``, ``design`` (short label), ``trial``, ``batch``, ``throughput
-    [inferences/s]``, ``latency [ms]`` (per batch), ``power [W]``, ``within budgets`` (bool: power
-    and the workload's latency and throughput budgets; area does not change with the batch).
+    Columns: ``workload``, ``design`` (short label), ``trial``, ``batch``, :data:`SWEEP_THROUGHPUT`
+    (``throughput [inferences/s]``), :data:`SWEEP_LATENCY` (``latency [ms]``, per batch),
+    :data:`SWEEP_POWER` (``power [W]``), ``within budgets`` (bool: power and the workload's latency
+    and throughput budgets; area does not change with the batch).
     """
     from dse.model.api import evaluate
 
+    tput, lat, power = BY_COLUMN["throughput_ips"], BY_COLUMN["latency_s"], BY_COLUMN["power_w"]
     designs, tech = design_batch(spec, [c.row for c in chosen])
     rows = []
     for wl in workloads:
@@ -433,18 +515,19 @@ def batch_sweep(spec, chosen: list[Chosen], workloads: list[str], budgets: dict[
             for i, ch in enumerate(chosen):
                 f = frame.iloc[i]
                 rows.append({"workload": wl, "design": ch.short, "trial": ch.trial, "batch": b,
-                             "throughput [inferences/s]": float(f["throughput_ips"]),
-                             "latency [ms]": float(f["latency_s"]) * 1e3, "power [W]": float(f["power_w"])})
+                             SWEEP_THROUGHPUT: tput.display(float(f["throughput_ips"])),
+                             SWEEP_LATENCY: lat.display(float(f["latency_s"])),
+                             SWEEP_POWER: power.display(float(f["power_w"]))})
     sweep = pd.DataFrame(rows)
     ok = np.ones(len(sweep), bool)
     if "power_w" in budgets:
-        ok &= sweep["power [W]"].to_numpy() <= budgets["power_w"]
+        ok &= sweep[SWEEP_POWER].to_numpy() <= power.display(budgets["power_w"])
     if spec is not None:
         for wl, limit_s in spec.latency_s.items():
-            ok &= ~((sweep["workload"] == wl).to_numpy() & (sweep["latency [ms]"].to_numpy() > limit_s * 1e3))
+            ok &= ~((sweep["workload"] == wl).to_numpy() & (sweep[SWEEP_LATENCY].to_numpy() > lat.display(limit_s)))
         for wl, floor in spec.min_throughput_ips.items():
             ok &= ~((sweep["workload"] == wl).to_numpy()
-                    & (sweep["throughput [inferences/s]"].to_numpy() < floor))
+                    & (sweep[SWEEP_THROUGHPUT].to_numpy() < tput.display(floor)))
     sweep["within budgets"] = ok
     return sweep
 
@@ -454,26 +537,26 @@ def best_batches(sweep: pd.DataFrame) -> pd.DataFrame:
     throughput is within :data:`BATCH_GAIN_TOLERANCE` of the highest).
 
     Columns: ``workload``, ``design``, ``trial``, ``best batch`` (None when no batch is within
-    budgets), ``throughput [inferences/s]`` at it, ``gain vs batch 1`` and ``largest batch within
+    budgets), :data:`SWEEP_THROUGHPUT` at it, ``gain vs batch 1`` and ``largest batch within
     budgets``.
     """
     rows = []
     for (wl, design), g in sweep.groupby(["workload", "design"], sort=False):
         g = g.sort_values("batch")
         ok = g[g["within budgets"]]
-        base = float(g["throughput [inferences/s]"].iloc[0])
+        base = float(g[SWEEP_THROUGHPUT].iloc[0])
         if ok.empty:
             rows.append({"workload": wl, "design": design, "trial": int(g["trial"].iloc[0]), "best batch": None,
-                         "throughput [inferences/s]": float("nan"), "gain vs batch 1": float("nan"),
+                         SWEEP_THROUGHPUT: float("nan"), "gain vs batch 1": float("nan"),
                          "largest batch within budgets": None})
             continue
-        tps = ok["throughput [inferences/s]"].to_numpy()
+        tps = ok[SWEEP_THROUGHPUT].to_numpy()
         # the smallest batch within BATCH_GAIN_TOLERANCE of the best throughput: a larger batch that
         # gains nothing only multiplies the latency
         k = int(np.flatnonzero(tps >= tps.max() * (1.0 - BATCH_GAIN_TOLERANCE))[0])
         tp = float(tps[k])
         rows.append({"workload": wl, "design": design, "trial": int(g["trial"].iloc[0]),
-                     "best batch": int(ok["batch"].iloc[k]), "throughput [inferences/s]": tp,
+                     "best batch": int(ok["batch"].iloc[k]), SWEEP_THROUGHPUT: tp,
                      "gain vs batch 1": tp / base if base > 0 else float("nan"),
                      "largest batch within budgets": int(ok["batch"].max())})
     return pd.DataFrame(rows)

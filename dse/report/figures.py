@@ -272,11 +272,16 @@ def _layers_figure(data: ReportData, wl: str, lay: pd.DataFrame) -> list[Figure]
         _bars(ax, x, np.zeros_like(body), body, colors)
         _bars(ax, x, body, ovh, [style.BOUND_COLORS["overhead"]] * len(x))
         ax.set_xlim(-1, x.max() + 1)
-        ax.set_ylim(0, max(t_ms.max(), 1e-9) * 1.12)
+        top = max(t_ms.max(), 1e-9) * 1.12
+        stacks = an.fused_stacks(d)
+        if stacks:
+            top *= 1.1  # headroom for the bands labels
+            _stack_spans(ax, stacks, top, len(x), gid=f"fused_stack_t{ch.trial}")
+        ax.set_ylim(0, top)
         ax.set_ylabel("time [ms]")
         batch = int(d["batch"].iloc[0])
-        ax.set_title(f"{ch.role} (trial {ch.trial}): {an.fmt(t_ms.sum())} ms per batch of {batch}",
-                     loc="left", fontsize=10, color=style.role_color(ch.key))
+        ax.set_title(f"{ch.role} (trial {ch.trial}): {an.fmt(t_ms.sum())} ms per batch of {batch}; "
+                     f"{schedule_words(stacks, len(x))}", loc="left", fontsize=10, color=style.role_color(ch.key))
         shares = an.bound_shares(d)
         left = 0.0
         for b, share in shares.items():
@@ -291,13 +296,41 @@ def _layers_figure(data: ReportData, wl: str, lay: pd.DataFrame) -> list[Figure]
         axs.grid(False)
     axes[-1, 0].set_xlabel("layer (network order)")
     handles, labels = _bound_handles()
-    fig.legend(handles, labels, loc="outside lower center", ncol=5, frameon=False)
+    if "stack" in lay and bool((lay["stack"] >= 0).any()):
+        handles.append(plt.Rectangle((0, 0), 1, 1, color=style.FUSED_SHADES[0]))
+        labels.append("depth-first stack (number: bands of rows)")
+    fig.legend(handles, labels, loc="outside lower center", ncol=6, frameon=False)
     fig.suptitle(f"{wl}: per-layer time by bound", fontsize=12)
     name = save(fig, data, f"layers_{slug(wl)}")
     return [Figure(name, f"Per-layer time on {wl}",
                    "Each bar is one layer's time, coloured by what bounds it (the slowest of compute, SRAM, "
                    "interconnect and DRAM), with the fixed per-layer overhead stacked on top in grey; "
-                   "right: share of the network's time by bound.", "layers")]
+                   "shaded spans: depth-first stacks (layers run together a band of rows at a time, the "
+                   "number above is the bands of rows the image is cut into); right: share of the network's "
+                   "time by bound.", "layers")]
+
+
+def schedule_words(stacks: list[dict], n_layers: int) -> str:
+    """``layer by layer`` or ``depth-first: 50 of 102 layers in 13 stacks``."""
+    if not stacks:
+        return "layer by layer"
+    fused = sum(st["layers"] for st in stacks)
+    return f"depth-first: {fused} of {n_layers} layers in {len(stacks)} stack{'s' if len(stacks) != 1 else ''}"
+
+
+#: a stack's bands label is drawn when the stack spans at least this share of the layers (readability)
+MIN_LABEL_SPAN = 0.015
+
+
+def _stack_spans(ax, stacks: list[dict], top: float, n_layers: int, gid: str) -> None:
+    """Shade each depth-first stack's layers and write its bands of rows above it. Each span's SVG
+    id is ``GID_K_bandsB`` (stack K from 1, B bands of rows)."""
+    for k, st in enumerate(stacks):
+        span = ax.axvspan(st["first"] - 0.5, st["last"] + 0.5, color=style.FUSED_SHADES[k % 2], lw=0, zorder=0)
+        span.set_gid(f"{gid}_{k + 1}_bands{st['bands']}")
+        if st["layers"] / max(n_layers, 1) >= MIN_LABEL_SPAN or len(stacks) <= 12:
+            ax.text((st["first"] + st["last"]) / 2, top * 0.985, str(st["bands"]), ha="center", va="top",
+                    fontsize=7, color=style.FUSED_TEXT_COLOR, zorder=5)
 
 
 def _log_axes(ax) -> None:
@@ -377,7 +410,7 @@ def fig_batch(data: ReportData, sweep: pd.DataFrame) -> list[Figure]:
     wls = data.r.workloads
     fig, axes = plt.subplots(len(wls), 2, figsize=(12, 3.4 * len(wls) + 0.9), squeeze=False,
                              layout="constrained")
-    cols = ("throughput [inferences/s]", "latency [ms]")
+    cols = (an.SWEEP_THROUGHPUT, an.SWEEP_LATENCY)
     for r_i, wl in enumerate(wls):
         for ch in data.chosen:
             s = sweep[(sweep["workload"] == wl) & (sweep["trial"] == ch.trial)]

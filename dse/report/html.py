@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from dse.atomic_write import write_text_atomic
+from dse.model.metrics import column_name
 from dse.report import analysis as an
 from dse.report import figures as F
 from dse.report import interactive
@@ -156,14 +157,11 @@ def _meta(r: Results, front: pd.DataFrame) -> dict[str, str]:
         meta["workloads"] = ", ".join(r.workloads)
     bud = []
     if spec is not None:
-        if spec.area_mm2 is not None:
-            bud.append(f"area <= {an.fmt(spec.area_mm2)} mm^2")
-        if spec.die_cost_usd is not None:
-            bud.append(f"die cost <= {an.fmt(spec.die_cost_usd)} USD")
-        if spec.power_w is not None:
-            bud.append(f"power <= {an.fmt(spec.power_w)} W")
-        bud += [f"latency on {k} <= {an.fmt(v * 1e3)} ms" for k, v in spec.latency_s.items()]
-        bud += [f"throughput on {k} >= {an.fmt(v)} inferences/s" for k, v in spec.min_throughput_ips.items()]
+        limits = [(col, "<=", v) for col, v in (("area_mm2", spec.area_mm2), ("die_cost_usd", spec.die_cost_usd),
+                                                 ("power_w", spec.power_w)) if v is not None]
+        limits += [(column_name("latency_s", k), "<=", v) for k, v in spec.latency_s.items()]
+        limits += [(column_name("throughput_ips", k), ">=", v) for k, v in spec.min_throughput_ips.items()]
+        bud += [f"{an.unit_of(col)[0]} {op} {an.with_unit(col, v)}" for col, op, v in limits]
     meta["budgets"] = "; ".join(bud) or ("none" if spec is not None else "unknown (no study file)")
     meta["objectives"] = "; ".join(f"{d} {an.header(c)}" for c, d in zip(r.objectives, r.directions))
     if spec is not None:
@@ -218,6 +216,10 @@ def build_report(results_dir: str | Path, storage_url: str | None = None) -> Pat
                 lay = got[0]
                 rec.bound_shares[wl] = {k: round(v, 4) for k, v in an.bound_shares(lay[lay["design"] == 0]).items()}
         rc.add_reliances(rec, r.spec, r.workloads)
+    if rec is not None:
+        lays = {wl: (got[0] if (got := data.layers(wl)) is not None else None) for wl in r.workloads} \
+            if r.spec is not None else {}
+        rc.add_fusion(rec, front, r.workloads, an.objective_workloads(r.objectives, r.workloads), lays)
     data.recommendation = rec
     sections = build_sections(data)
 

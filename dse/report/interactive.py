@@ -79,7 +79,8 @@ def _selectable(data: ReportData) -> pd.DataFrame:
 
 
 def layer_data(data: ReportData, wl: str, rows: pd.DataFrame) -> dict | None:
-    """Per-layer time (us), overhead (us), bound letters and DRAM MB of each design on ``wl``, plus
+    """Per-layer time (us), overhead (us), bound letters and DRAM MB of each design on ``wl``, its
+    depth-first stacks (``s``: [first layer, last layer, bands of rows, tiles per image] each), plus
     layer names and MACs, the designs' peak TOPS and DRAM GB/s; None if they cannot be re-evaluated."""
     from dse.hardware.physical import derive
     from dse.model.api import evaluate
@@ -101,10 +102,12 @@ def layer_data(data: ReportData, wl: str, rows: pd.DataFrame) -> dict | None:
     codes = {b: BOUND_CODES[i] for i, b in enumerate(an.BOUND_NAMES)}
     bound = lay["bound"].map(codes).to_numpy().reshape(shape)
     first = lay[lay["design"] == 0]
+    stacks = {i: [[st["first"], st["last"], st["bands"], st["tiles"]] for st in sts]
+              for i, sts in an.stacks_by_design(lay).items()}
     designs_out = {}
     for i, trial in enumerate(rows["trial"].astype(int)):
         designs_out[str(trial)] = {"t": _round(time_us[i]), "o": _round(ovh_us[i]), "b": "".join(bound[i]),
-                                   "d": _round(dram_mb[i]), "batch": int(batch[i]),
+                                   "d": _round(dram_mb[i]), "batch": int(batch[i]), "s": stacks.get(i, []),
                                    "peak": float(f"{2.0 * hw.peak_macs_per_s[i] / 1e12:.4g}"),
                                    "bw": float(f"{hw.dram_bw_bytes_per_s[i] / 1e9:.4g}")}
     return {"names": first["name"].astype(str).tolist(), "macs": first["macs"].astype(float).tolist(),
@@ -215,6 +218,7 @@ def explorer(data: ReportData) -> list[str]:
                    "figs": [_front_figure(data, wl, "area_mm2", pcol), _front_figure(data, wl, pcol, "area_mm2")],
                    "layers": layers, "details": details, "boundColors": [style.BOUND_COLORS[b] for b in an.BOUND_NAMES],
                    "boundLabels": [style.BOUND_LABELS[b] for b in an.BOUND_NAMES], "codes": BOUND_CODES,
+                   "fusedShades": list(style.FUSED_SHADES), "fusedText": style.FUSED_TEXT_COLOR,
                    "start": data.chosen[0].trial if data.chosen else None}
         blocks.append(
             f'<h3>Explore the front on {wl}</h3>'
@@ -234,7 +238,7 @@ def _details(r, row: pd.Series) -> list[list[str]]:
     out = []
     for c in r.objectives + [f"{wl}:throughput_ips" for wl in r.workloads if f"{wl}:throughput_ips" not in r.objectives]:
         if c in row:
-            out.append([an.header(c), an.fmt(float(row[c]) * an.unit_of(c)[2])])
+            out.append([an.header(c), an.fmt(an.friendly(float(row[c]), c))])
     for p in r.params:
         if p in row:
             out.append([an.header(p), an.fmt(row[p])])
@@ -298,18 +302,30 @@ function dseSelect(D,id,trial){
   if(!D.layers||!D.layers.designs[key]){return;}
   var L=D.layers, d=L.designs[key], n=d.t.length, idx=[];
   for(var i=0;i<n;i++){idx.push(i);}
+  var S=d.s||[], lab=L.names.slice(), shapes=[], notes=[], fused=0;
+  S.forEach(function(st,k){
+    fused+=st[1]-st[0]+1;
+    for(var i=st[0];i<=st[1];i++){lab[i]=L.names[i]+"<br>depth-first stack "+(k+1)+": "+st[2]+" bands of rows, "+st[3]+" tiles per image";}
+    shapes.push({type:"rect",xref:"x",yref:"paper",x0:st[0]-0.5,x1:st[1]+0.5,y0:0,y1:1,fillcolor:D.fusedShades[k%2],
+      opacity:0.7,line:{width:0},layer:"below"});
+    notes.push({x:(st[0]+st[1])/2,y:1,xref:"x",yref:"paper",text:String(st[2]),showarrow:false,yanchor:"bottom",
+      font:{size:9,color:D.fusedText},hovertext:"stack "+(k+1)+": "+st[2]+" bands of rows, "+st[3]+" tiles per image"});
+  });
+  var sched=S.length?"depth-first: "+fused+" of "+n+" layers in "+S.length+" stack"+(S.length>1?"s":"")+
+    " (shaded; number: bands of rows)":"layer by layer";
   var bars=[];
   for(var b=0;b<D.codes.length;b++){
     var c=D.codes[b], y=d.t.map(function(t,i){var body=t-(d.o[i]||0);
       if(c==="o"){return (d.o[i]||0)+(d.b[i]==="o"?body:0);} return d.b[i]===c?body:0;});
     bars.push({type:"bar",x:idx,y:y.map(function(v){return v/1000;}),name:D.boundLabels[b]+(c==="o"?"":"-bound"),
-      marker:{color:D.boundColors[b]},text:L.names,hovertemplate:"%{text}: %{y:.3g} ms<extra>"+D.boundLabels[b]+"</extra>"});
+      marker:{color:D.boundColors[b]},text:lab,textposition:"none",hovertemplate:"%{text}<br>%{y:.3g} ms<extra>"+D.boundLabels[b]+"</extra>"});
   }
   var total=d.t.reduce(function(a,v){return a+v;},0)/1000;
   Plotly.react(id+"-lay",bars,{barmode:"stack",bargap:0.1,template:"plotly_white",height:400,
-    title:{text:"trial "+key+": "+total.toPrecision(3)+" ms per batch of "+d.batch+", by layer",font:{size:13},x:0.01,xanchor:"left"},
+    title:{text:"trial "+key+": "+total.toPrecision(3)+" ms per batch of "+d.batch+", by layer<br><sub>"+sched+"</sub>",
+      font:{size:13},x:0.01,xanchor:"left"},shapes:shapes,annotations:notes,
     xaxis:{title:{text:"layer (network order)"}},yaxis:{title:{text:"time [ms]"}},
-    legend:{orientation:"h",y:-0.25},margin:{l:60,r:10,t:60,b:40}},DSE_CONFIG);
+    legend:{orientation:"h",y:-0.25},margin:{l:60,r:10,t:84,b:40}},DSE_CONFIG);
   var pts={}, roof=[], lo=1e30, hi=0;
   for(var i=0;i<n;i++){
     if(!(L.macs[i]>0)){continue;}

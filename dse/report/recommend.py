@@ -48,6 +48,8 @@ class Recommendation:
     alternatives: list[Alternative] = field(default_factory=list)
     bound_shares: dict[str, dict[str, float]] = field(default_factory=dict)  # workload -> bound -> 0..1
     relies_on: list[str] = field(default_factory=list)
+    fusion: dict[str, dict] = field(default_factory=dict)  # workload -> see add_fusion
+    fusion_text: list[str] = field(default_factory=list)  # one sentence per objective workload
 
     @property
     def trial(self) -> int:
@@ -116,9 +118,8 @@ def against_budgets(row: pd.Series, budgets: dict[str, float], workloads: list[s
 def _use(value, budget: float, col: str, at_least: bool = False) -> str:
     if value is None or pd.isna(value):
         return ""
-    label, unit, factor = an.unit_of(col)
     word = "at least" if at_least else "of"
-    return (f"{label} {an.fmt(float(value) * factor)} {unit} {word} {an.fmt(budget * factor)} {unit} "
+    return (f"{an.unit_of(col)[0]} {an.with_unit(col, value)} {word} {an.with_unit(col, budget)} "
             f"({100 * float(value) / budget:.0f}%)")
 
 
@@ -158,11 +159,78 @@ def add_reliances(rec: Recommendation, spec, workloads: list[str]) -> None:
             losses.append(f"not re-evaluated: {err}")
         rec.relies_on.append(f"{p.name} ({p.help}): " + "; ".join(losses))
     for wl in workloads:
+        col = f"{wl}:{an.FUSED_LAYERS}"
+        if col not in row or pd.isna(row[col]) or int(row[col]) == 0:
+            continue
+        what = f"depth-first fusion on {wl} ({int(row[col])} of {an.layer_count(wl)} layers in fused stacks)"
+        try:
+            with_it = float(an.throughput_ips(spec, [row], wl)[0])
+            layer = float(an.throughput_ips(spec, [row], wl, overrides={"schedule": "layer"})[0])
+            loss = (f"{100 * (1 - layer / with_it):.0f}% less throughput on {wl} layer by layer" if with_it > 0
+                    else "no throughput either way")
+        except UserError as err:
+            loss = f"not re-evaluated: {err}"
+        rec.relies_on.append(f"{what}: {loss}")
+    for wl in workloads:
         b = an.workload_batch(row, wl)
         if b > 1:
             rec.relies_on.append(f"batch {b} on {wl}: its latency is that of a whole batch of {b} images")
     if not any(r.startswith("batch") for r in rec.relies_on):
         rec.relies_on.append("batch 1 on every workload (its latency is one image's)")
+
+
+def fusion_sentence(workload: str, entry: dict) -> str:
+    """``The recommended design runs 51 of 102 yolov3@1920x1088 layers depth-first in 6 stacks; 80% of
+    the front's designs (40 of 50) rely on fusion.`` from an :func:`add_fusion` entry."""
+    if not entry["recorded"]:
+        return (f"Whether the designs run {workload} depth-first (layer fusion) is {an.NOT_RECORDED}: the study "
+                "was stored before the model had fusion (rerun it with --fresh to record it).")
+    n, total, stacks = entry["fused_layers"], entry["layers"], entry.get("stacks")
+    if n == 0:
+        head = f"The recommended design runs {workload} layer by layer (no depth-first stacks)"
+    else:
+        k = len(stacks) if stacks is not None else None
+        head = (f"The recommended design runs {n} of {total if total else '?'} {workload} layers depth-first"
+                + (f" in {k} stack{'s' if k != 1 else ''}" if k else ""))
+    share = entry["front_fused"] / entry["front_recorded"] if entry["front_recorded"] else None
+    tail = (f"{100 * share:.0f}% of the front's designs ({entry['front_fused']} of {entry['front_recorded']}) rely "
+            "on fusion (run some layers depth-first)" if share is not None else "")
+    missing = entry["front_designs"] - entry["front_recorded"]
+    if missing:
+        tail += f" ({missing} front designs: {an.NOT_RECORDED})"
+    return head + ("; " + tail if tail else "") + "."
+
+
+def add_fusion(rec: Recommendation, front: pd.DataFrame, workloads: list[str], objective_workloads: list[str],
+               layers: dict[str, pd.DataFrame | None]) -> None:
+    """Whether the recommendation and the front rely on depth-first fusion, per workload, from the
+    stored ``LABEL:fused_layers``. ``layers``: per-layer rows of the chosen designs (design 0 = the
+    recommendation) re-evaluated with the current model; its stacks are listed when they cover the
+    stored number of fused layers (the model may have changed since the study ran).
+
+    Each entry of ``rec.fusion``: ``recorded`` (False for studies stored before fusion),
+    ``fused_layers``, ``layers`` (of the network), ``stacks`` (first_layer, last_layer, layers, bands,
+    tiles; absent when not re-evaluated), ``front_designs``, ``front_recorded``, ``front_fused``
+    (front designs with fused_layers > 0) and, for objective workloads, ``text`` (the sentence)."""
+    row = rec.chosen.row
+    for wl in workloads:
+        col = f"{wl}:{an.FUSED_LAYERS}"
+        ff = an.front_fusion(front, wl)
+        recorded = col in row and not pd.isna(row[col])
+        entry: dict = {"recorded": bool(recorded), "layers": an.layer_count(wl), "front_designs": ff.designs,
+                       "front_recorded": ff.recorded, "front_fused": ff.fused}
+        if recorded:
+            entry["fused_layers"] = int(row[col])
+            lay = layers.get(wl)
+            if lay is not None:
+                stacks = an.fused_stacks(lay[lay["design"] == 0])
+                if sum(st["layers"] for st in stacks) == entry["fused_layers"]:
+                    entry["stacks"] = [{k: st[k] for k in ("first_layer", "last_layer", "layers", "bands", "tiles")}
+                                       for st in stacks]
+        if wl in objective_workloads:
+            entry["text"] = fusion_sentence(wl, entry)
+            rec.fusion_text.append(entry["text"])
+        rec.fusion[wl] = entry
 
 
 def record(rec: Recommendation | None, params: list[str]) -> dict | None:
@@ -180,4 +248,5 @@ def record(rec: Recommendation | None, params: list[str]) -> dict | None:
                          for a in rec.alternatives],
         "bound_shares": rec.bound_shares,
         "relies_on": rec.relies_on,
+        "fusion": rec.fusion,
     }

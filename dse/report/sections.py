@@ -20,6 +20,7 @@ from dse.report import interactive
 from dse.report import style
 from dse.report.context import ReportData
 from dse.report.tables import comparison_table, design_table, fmt_frame
+from dse.search import pareto as search_pareto
 
 MAX_TABLE_ROWS = 200
 
@@ -50,9 +51,7 @@ def describe_design(row: pd.Series, params: list[str], constant: dict | None = N
     for p in params:
         if p not in row or pd.isna(row[p]):
             continue
-        label, unit, _ = an.unit_of(p)
-        v = row[p]
-        parts.append(f"{label} {an.fmt(v)}{(' ' + unit) if unit and not isinstance(v, str) else ''}")
+        parts.append(f"{an.unit_of(p)[0]} {an.with_unit(p, row[p])}")
     return ", ".join(parts)
 
 
@@ -66,10 +65,11 @@ def recommendation_section(data: ReportData) -> Section:
         return s
     row = rec.chosen.row
     s.text.append(f"Build trial {rec.trial}: {describe_design(row, r.params)}.")
-    gets = [f"{an.unit_of(c)[0]} {an.fmt(float(row[c]) * an.unit_of(c)[2])} {an.unit_of(c)[1]}"
+    gets = [f"{an.unit_of(c)[0]} {an.with_unit(c, row[c])}"
             for c in r.objectives if c not in ("area_mm2",) and not c.endswith(":power_w")]
     budget_text = "; ".join(rec.against_budgets) if rec.against_budgets else "no budgets set"
     s.text.append(f"It gives {', '.join(gets) or 'its objectives'}; against the budgets: {budget_text}.")
+    s.text.extend(rec.fusion_text)
     s.text.append(f"How it is chosen: {rec.reason}. Every statement of a best design in this report counts only "
                   "designs within the budgets.")
     for wl, shares in rec.bound_shares.items():
@@ -125,6 +125,10 @@ def pareto_section(data: ReportData) -> Section:
     note = " ".join(x for x in (constants, f"The analysed designs, then the first {MAX_TABLE_ROWS - len(first)} "
                                 f"of the other {len(front) - len(first)} rows; all in pareto.csv."
                                 if len(front) > MAX_TABLE_ROWS else "") if x)
+    heads = [f'"{an.fusion_header(wl)}"' for wl in an.objective_workloads(r.objectives, r.workloads)]
+    fusion = (f"{', '.join(heads)}: how many of the network's layers the design runs depth-first (in fused "
+              "stacks, a band of rows at a time); layer by layer: none.")
+    note = " ".join(x for x in (note, fusion) if x)
     s.tables.append(Table("Pareto designs", tab, note))
     return s
 
@@ -156,7 +160,8 @@ def batch_text(best: pd.DataFrame) -> list[str]:
             lines.append(f"{who}: no batch size within the budgets with the current model.")
             continue
         lines.append(f"{who}: best within the budgets at batch {int(b['best batch'])} "
-                     f"({an.fmt(b['throughput [inferences/s]'])} inferences/s, {an.fmt(b['gain vs batch 1'])}x batch 1)"
+                     f"({an.fmt(b[an.SWEEP_THROUGHPUT])} {an.unit_of('throughput_ips')[1]}, "
+                     f"{an.fmt(b['gain vs batch 1'])}x batch 1)"
                      + ("" if b["largest batch within budgets"] == an.BATCHES[-1] else
                         f"; larger batches exceed a budget from batch "
                         f"{an.BATCHES[an.BATCHES.index(int(b['largest batch within budgets'])) + 1]} on")
@@ -180,10 +185,11 @@ def batch_section(data: ReportData) -> Section:
                   "which the design stays within every budget.")
     s.items += batch_text(an.best_batches(sweep))
     wide = sweep.assign(cell=[f"{an.fmt(t)}{'' if ok else ' (over budget)'}" for t, ok in
-                              zip(sweep["throughput [inferences/s]"], sweep["within budgets"])])
+                              zip(sweep[an.SWEEP_THROUGHPUT], sweep["within budgets"])])
     wide = wide.pivot_table(index=["workload", "design", "trial"], columns="batch", values="cell", aggfunc="first",
                             sort=False).reset_index()
-    wide.columns = [f"batch {c} [inferences/s]" if isinstance(c, (int, np.integer)) else c for c in wide.columns]
+    unit = an.unit_of("throughput_ips")[1]
+    wide.columns = [f"batch {c} [{unit}]" if isinstance(c, (int, np.integer)) else c for c in wide.columns]
     s.tables.append(Table("Throughput vs batch size", fmt_frame(wide)))
     return s
 
@@ -233,7 +239,7 @@ def convergence_section(data: ReportData) -> Section:
         s.text.append("No feasible trials: no hypervolume.")
         return s
     t = t[an.finite_mask(t, r.objectives)]
-    losses = an.to_losses(t[r.objectives].to_numpy(float), r.directions)
+    losses = search_pareto.to_minimization(t[r.objectives].to_numpy(float), r.directions)
     hist = an.hypervolume_history(t["trial"].to_numpy(), losses, t["feasible"].to_numpy(bool))
     s.figures = F.fig_hypervolume(data, hist)
     hv = hist["hypervolume"].to_numpy()

@@ -25,6 +25,9 @@ BOUND_COLORS = {"compute": "#4C72B0", "sram": "#55A868", "interconnect": "#8172B
                 "overhead": "#A0A0A0"}
 BOUND_LABELS = {"compute": "compute", "sram": "SRAM", "interconnect": "interconnect", "dram": "DRAM",
                 "overhead": "per-layer overhead"}
+#: depth-first stacks in per-layer figures: shaded spans, alternating so adjacent stacks stay apart
+FUSED_SHADES = ("#FBE3B8", "#F2C98A")
+FUSED_TEXT_COLOR = "#8A5A00"
 BUDGET_COLOR = "#000000"  # budgets: black dashed lines; over-budget points: hollow black rings
 FRONT_COLOR = "#000000"
 INFEASIBLE_COLOR = "#BBBBBB"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dse.model.metrics import WORKLOAD_METRICS, column_name, metric_of
 from dse.report import analysis as an
 from dse.report.load import Results
 
@@ -28,7 +29,7 @@ def budget_header(r: Results, col: str) -> str:
         return f"{h} (at least {an.fmt(r.spec.min_throughput_ips[col.split(':')[0]])})"
     if budget is None:
         return h
-    return f"{h} (budget {an.fmt(budget * an.unit_of(col)[2])})"
+    return f"{h} (budget {an.fmt(an.friendly(budget, col))})"
 
 
 def key_metrics(r: Results, frame: pd.DataFrame) -> list[str]:
@@ -65,6 +66,9 @@ def split_params(r: Results, frame: pd.DataFrame) -> tuple[list[str], dict[str, 
 def _cells(col: str, values: pd.Series) -> list[str]:
     if col.endswith(":weights_resident"):
         return ["yes" if v else "no" for v in values]
+    if col.endswith(f":{an.FUSED_LAYERS}"):
+        n_layers = an.layer_count(col.rpartition(":")[0])
+        return [an.fusion_cell(v, n_layers) for v in values]
     if values.dtype.kind in "fiu":
         values = an.friendly(values.astype(float), col)
     return [an.fmt(v) for v in values]
@@ -76,21 +80,26 @@ def constants_line(constant: dict[str, object]) -> str:
         return ""
     parts = []
     for k, v in constant.items():
-        label, unit, _ = an.unit_of(k)
-        parts.append(f"{label} {an.fmt(v)}{(' ' + unit) if unit and not isinstance(v, str) else ''}")
+        parts.append(f"{an.unit_of(k)[0]} {an.with_unit(k, v)}")
     return "Same on every design here: " + ", ".join(parts) + "."
 
 
 def design_table(r: Results, frame: pd.DataFrame, lead: dict[str, list] | None = None) -> tuple[pd.DataFrame, str]:
     """Rows of the trials table -> (display table, constants line).
 
-    Columns: ``lead`` columns, trial, objectives and budgeted metrics (budget in the header), then
-    the parameters that vary over ``frame``. Other metrics stay in pareto.csv / trials.csv.
+    Columns: ``lead`` columns, trial, objectives and budgeted metrics (budget in the header), the
+    schedule on each objective's workload (``layer by layer``, ``fused: 51 of 102`` layers run
+    depth-first, or ``not recorded`` for studies stored before the model had fusion), then the
+    parameters that vary over ``frame``. Other metrics stay in pareto.csv / trials.csv.
     """
     out: dict[str, list] = dict(lead or {})
     out["trial"] = [str(int(t)) for t in frame["trial"]]
     for col in key_metrics(r, frame):
         out[budget_header(r, col)] = _cells(col, frame[col])
+    for wl in an.objective_workloads(r.objectives, r.workloads):
+        col = f"{wl}:{an.FUSED_LAYERS}"
+        out[an.fusion_header(wl)] = (_cells(col, frame[col]) if col in frame
+                                     else [an.NOT_RECORDED] * len(frame))
     varying, constant = split_params(r, frame)
     for p in varying:
         out[an.header(p)] = _cells(p, frame[p])
@@ -101,10 +110,10 @@ def metric_order(r: Results, frame: pd.DataFrame) -> list[str]:
     """Every stored metric of ``frame``: key metrics first, then design metrics, then per workload."""
     first = key_metrics(r, frame)
     skip = set(r.params) | SKIP | set(first)
-    design = [c for c in frame.columns if ":" not in c and c not in skip and c in an.METRIC_UNITS]
+    design = [c for c in frame.columns if ":" not in c and c not in skip and metric_of(c) is not None]
     per_wl = []
     for wl in r.workloads:
-        per_wl += [f"{wl}:{m}" for m in an.METRIC_UNITS if f"{wl}:{m}" in frame and f"{wl}:{m}" not in skip]
+        per_wl += [c for c in (column_name(m, wl) for m in WORKLOAD_METRICS) if c in frame and c not in skip]
     return first + design + per_wl
 
 
@@ -119,7 +128,9 @@ def comparison_table(r: Results, designs: list[tuple[str, pd.Series]]) -> pd.Dat
         if p in frame:
             rows[an.header(p)] = _cells(p, frame[p])
     for col in metric_order(r, frame)[len(key_metrics(r, frame)):]:
-        rows[an.header(col).replace(" [0/1]", "")] = _cells(col, frame[col])
+        fused = col.endswith(f":{an.FUSED_LAYERS}")  # cells in words: "fused: 51 of 102"
+        head = an.fusion_header(col.rpartition(":")[0]) if fused else an.header(col).replace(" [0/1]", "")
+        rows[head] = _cells(col, frame[col])
     names = [f"{label} (trial {int(row['trial'])})" for label, row in designs]
     table = pd.DataFrame(rows, index=names).T
     table.index.name = "metric"

@@ -142,8 +142,8 @@ def bands_rows(res: dict) -> list[dict]:
     rec = res["recommended"]
     out = []
     for col, b in rec["bands"].items():
-        name, unit, f = an.unit_of(col)
-        out.append({"objective": f"{name} [{unit}]", "point estimate": an.fmt(rec["nominal"][col] * f),
+        f = an.unit_of(col)[2]
+        out.append({"objective": an.header(col), "point estimate": an.fmt(rec["nominal"][col] * f),
                     "P10": an.fmt(b["p10"] * f), "median": an.fmt(b["p50"] * f), "P90": an.fmt(b["p90"] * f)})
     return out
 

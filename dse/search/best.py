@@ -35,6 +35,16 @@ def best_per_objective(values: np.ndarray, feasible: np.ndarray, directions: Seq
     return out
 
 
+#: Magnitude of the finite stand-in told to Optuna for a non-finite objective value.
+WORST_VALUE = 1e300
+
+
+def worst_values(directions: Sequence[str]) -> list[float]:
+    """Per objective, a finite value worse than any real one: a non-finite objective (e.g. a zero
+    bandwidth override) ranks last, never best."""
+    return [-WORST_VALUE if d == MAXIMIZE else WORST_VALUE for d in directions]
+
+
 def better(a: float, b: float | None, direction: str) -> bool:
     """Is ``a`` better than ``b`` (None: nothing yet) in ``direction``?"""
     return b is None or (a > b if direction == MAXIMIZE else a < b)
@@ -52,4 +62,4 @@ def smallest_seen(metrics: dict, columns: list[str], seen: dict[str, float] | No
     return out
 
 
-__all__ = ["feasible_mask", "best_per_objective", "better", "smallest_seen"]
+__all__ = ["feasible_mask", "best_per_objective", "better", "smallest_seen", "worst_values", "WORST_VALUE"]

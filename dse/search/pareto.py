@@ -26,7 +26,7 @@ BLOCK = 2048
 FRONT_BLOCK = 256
 
 
-def _direction_signs(directions: Sequence, m: int) -> np.ndarray:
+def direction_signs(directions: Sequence, m: int) -> np.ndarray:
     """(M,) +1 for minimize, -1 for maximize."""
     if len(directions) != m:
         raise ValueError(f"{len(directions)} directions for {m} objectives")
@@ -45,7 +45,7 @@ def to_minimization(values, directions) -> np.ndarray:
     vals = np.asarray(values, dtype=np.float64)
     if vals.ndim != 2:
         raise ValueError(f"values must be (N, M), got shape {vals.shape}")
-    return vals * _direction_signs(directions, vals.shape[1])
+    return vals * direction_signs(directions, vals.shape[1])
 
 
 def _weakly_dominated_by(front: np.ndarray, cand: np.ndarray) -> np.ndarray:
@@ -233,7 +233,7 @@ def normalize(values, directions, bounds) -> np.ndarray:
         raise ValueError(f"bounds must be (M, 2) = ({vals.shape[1]}, 2), got {b.shape}")
     span = b[:, 1] - b[:, 0]
     span = np.where(span > 0, span, 1.0)  # a constant objective: any positive scale works
-    signs = _direction_signs(directions, vals.shape[1])
+    signs = direction_signs(directions, vals.shape[1])
     low_norm = (vals - b[:, 0]) / span
     return np.where(signs > 0, low_norm, 1.0 - low_norm)
 
@@ -348,4 +348,4 @@ def _hypervolume_3d_sweep(losses: np.ndarray, ref: np.ndarray) -> float:
 
 
 __all__ = ["pareto_mask", "weakly_dominated_by", "hypervolume", "hypervolume_of_losses", "normalize",
-           "normalize_losses", "objective_bounds", "to_minimization"]
+           "normalize_losses", "objective_bounds", "to_minimization", "direction_signs"]

@@ -27,6 +27,7 @@ import pandas as pd
 
 from dse.hardware.designs import DesignBatch
 from dse.hardware.ranges import constant_ranges
+from dse.search.pareto import direction_signs
 from dse.search.scoring import constraint_values
 from dse.search.spec import StudySpec
 from dse.search.study import decode
@@ -53,9 +54,8 @@ def study_designs(spec: StudySpec, trials: pd.DataFrame) -> tuple[DesignBatch, l
 
 def losses(spec: StudySpec, metrics: dict) -> np.ndarray:
     """(..., D, M) objective values to minimize (maximized ones negated)."""
-    cols = [np.asarray(metrics[o.column], dtype=np.float64) * (-1.0 if o.direction == "maximize" else 1.0)
-            for o in spec.objectives]
-    return np.stack(cols, axis=-1)
+    cols = [np.asarray(metrics[o.column], dtype=np.float64) for o in spec.objectives]
+    return np.stack(cols, axis=-1) * direction_signs(spec.directions, len(cols))
 
 
 def feasible(spec: StudySpec, metrics: dict) -> np.ndarray:

@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 
 from dse.errors import UserError
 from dse.hardware import space as hwspace
+from dse.search.best import worst_values
 from dse.search.drivers import DriverRecord, describe_drivers, live_driver_trials, live_drivers
 from dse.search.executors import Executor, make_executor
 from dse.search.fingerprint import FINGERPRINT_ATTR, check_fingerprint, study_fingerprint
@@ -226,8 +227,7 @@ def run_study(spec: StudySpec, results_root: Path | str = "results", storage_url
     write_study_copy(spec, out_dir)
     dists = distributions(spec)
     objective_cols = [o.column for o in spec.objectives]
-    # A non-finite objective (e.g. a zero bandwidth override) ranks last, never best.
-    worst = [-1e300 if o.direction == "maximize" else 1e300 for o in spec.objectives]
+    worst = worst_values(spec.directions)
     done = _count(study, TrialState.COMPLETE)
     target = spec.trials if add_trials is None else done + add_trials
     bar = _Progress(spec, done, progress, target)

@@ -47,6 +47,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import UserError
+from dse.search.best import worst_values
 from dse.search.bulk_trials import add_trials_bulk, memoized_distributions
 from dse.search.evolve import Pool, offspring, violation_of
 from dse.search.genome import Genome, latin_hypercube
@@ -141,8 +142,8 @@ class DesignsTable:
     def parts(self) -> list[Path]:
         if not self.folder.is_dir():
             return []
-        for tmp in self.folder.glob("*.tmp"):  # a part torn by a crash: its step is redone
-            tmp.unlink()
+        for tmp in [*self.folder.glob(".*.tmp"), *self.folder.glob("*.tmp")]:  # torn by a crash: redone
+            tmp.unlink(missing_ok=True)
         return sorted(self.folder.glob("part-*.parquet"))
 
     def reset(self) -> None:
@@ -150,10 +151,12 @@ class DesignsTable:
             shutil.rmtree(self.folder)
 
     def write(self, part: int, frame: pd.DataFrame) -> None:
-        """Write part number ``part`` atomically (a crash leaves a whole part or a ``.tmp``)."""
+        """Write part number ``part`` atomically (a crash leaves a whole part or a hidden
+        ``.part-NNNNNN.parquet.tmp``, which Parquet readers of the folder skip: names starting
+        with a dot are not part of a dataset)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"part-{part:06d}.parquet"
-        tmp = path.with_suffix(".parquet.tmp")
+        tmp = self.folder / f".{path.name}.tmp"
         frame.to_parquet(tmp, index=False)
         fd = os.open(tmp, os.O_RDONLY)
         try:
@@ -183,7 +186,7 @@ class _Recorder:
         self.study, self.genome, self.where = study, genome, where
         self.objective_cols = objective_cols
         self.finite = _finite
-        self.worst = [-1e300 if o.direction == "maximize" else 1e300 for o in spec.objectives]
+        self.worst = worst_values(spec.directions)
         ids = [t.user_attrs.get(DESIGN_ATTR) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
         self.recorded: set[int] = {i for i in ids if i is not None}
         #: Complete trials that no vectorized search recorded (another sampler's).

@@ -41,6 +41,8 @@ NETWORKS: dict[str, NetworkInfo] = {
                     "MobileNetV2 1.0 classifier (depthwise separable)"),
         NetworkInfo("unet", "dse.workloads.zoo.unet", 1024, 1024, 16, 32,
                     "U-Net segmentation (Ronneberger 2015, padded convs)"),
+        NetworkInfo("vgg19", "dse.workloads.zoo.vgg19", 224, 224, 32, 32,
+                    "VGG-19 classifier (Simonyan 2015, configuration E)"),
     )
 }
 
