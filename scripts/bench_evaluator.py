@@ -25,9 +25,9 @@ from dse.workloads.registry import load_workload
 WORKLOADS = ("yolov3@1920x1088", "resnet50")
 
 
-def random_designs(n: int, node_nm: int, seed: int) -> DesignBatch:
+def random_designs(n: int, node_nm: int, seed: int, schedule: str = "auto") -> DesignBatch:
     """n designs sampled uniformly (log-uniform where the parameter is log) from the default space,
-    with the default schedules (``schedule`` and ``batch_schedule`` auto)."""
+    with ``schedule`` as given and ``batch_schedule`` auto."""
     rng = np.random.default_rng(seed)
     cols = {}
     for name, dist in space.optuna_distributions({p.name: space.default_domain(p.name)
@@ -42,8 +42,9 @@ def random_designs(n: int, node_nm: int, seed: int) -> DesignBatch:
             cols[name] = rng.uniform(dist.low, dist.high, n)
         if isinstance(dist, optuna.distributions.IntDistribution):
             cols[name] = np.clip(np.round(cols[name]), dist.low, dist.high).astype(np.int64)
-    # the default schedules (the issue's speed target is for schedule = auto)
-    cols["schedule"] = np.full(n, "auto", dtype=object)
+    # the default schedules (the speed target is for schedule = auto; --schedule layer measures
+    # what depth-first fusion costs)
+    cols["schedule"] = np.full(n, schedule, dtype=object)
     cols["batch_schedule"] = np.full(n, "auto", dtype=object)
     return DesignBatch.from_columns(cols, node_nm, repair_channels=True)
 
@@ -53,8 +54,10 @@ def main() -> None:
     ap.add_argument("--designs", type=int, default=100_000)
     ap.add_argument("--node", type=int, default=7)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--schedule", choices=space.SCHEDULES, default="auto",
+                    help="schedule of every design (auto: the default; layer: without depth-first fusion)")
     args = ap.parse_args()
-    designs = random_designs(args.designs, args.node, seed=1)
+    designs = random_designs(args.designs, args.node, seed=1, schedule=args.schedule)
     hw = derive(designs, load_technology(args.node))
     total_dl, total_s = 0, 0.0
     for label in WORKLOADS:

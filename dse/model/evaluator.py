@@ -336,10 +336,11 @@ def _evaluate_chunk(g: LayerGeometry, plan: tuple[Partition, ...], hw: HardwareA
     # --- depth-first stacks (dse/model/fused_cost.py, docs/model.md "Depth-first fusion") ------
     launches = np.ones((1, bound_s.shape[1]))
     launches[:, g.fused_idx] = 0.0
-    restart_s = np.where(g.is_mac, m.restart_cycles / rate, 0.0) / col(hw.array_efficiency) / col(hw.clock_hz)
     stacks = choose_stacks(plan, StackInputs(
-        bound_s=bound_s + overhead_col * launches, onchip_s=onchip_s, act_bytes=act_dram,
-        weight_bytes=w_dram, restart_s=restart_s, spill_bytes=spill * g.t_spill_factor * batch_bytes,
+        bound_s=bound_s, onchip_s=onchip_s, act_bytes=act_dram, weight_bytes=w_dram,
+        restart_cycles=np.where(g.is_mac, m.restart_cycles, 0.0),
+        s_per_restart_cycle=1.0 / (rate * col(hw.array_efficiency) * col(hw.clock_hz)),
+        spill_share=spill, spill_elems=g.t_spill_factor, batch_bytes_per_elem=batch_bytes,
         bytes_per_elem=bpe, sram_bytes=sram, weight_buffer_fraction=col(hw.weight_buffer_fraction),
         dram_bw_bytes_per_s=col(hw.dram_bw_bytes_per_s), overhead_s=overhead_col,
         images_per_pass=np.where(lockstep, batch, 1.0), passes_per_batch=np.where(lockstep, 1.0, batch),

@@ -7,7 +7,7 @@ Per stack s of a partition (a (D, S) array each; bytes and seconds per batch):
   weights are either kept on chip for the whole stack (read once; the band buffers get the SRAM
   left beside them) or streamed again for every tile (the band buffers get the SRAM beside the
   largest layer's weight buffer); the tiling is the fewest tiles whose buffers fit; every extra
-  tile restarts each layer's vector stream (``restart_s``) and pays the per-layer overhead; DRAM
+  tile restarts each layer's vector stream (``restart_cycles``) and pays the per-layer overhead; DRAM
   transfers overlap the stack's compute: time = max(on-chip time + restarts, DRAM bytes / DRAM
   bandwidth) + overheads.
 Under ``auto`` a stack runs fused when that is faster and each design takes the partition with the
@@ -36,23 +36,29 @@ _NOISE_RTOL = 1e-9
 class StackInputs:
     """Per-design and per-layer terms the stack costs start from.
 
-    (D, L): ``bound_s`` (each layer's time: the max of its bounds plus its overhead), ``onchip_s`` (max of compute, SRAM and
-    interconnect times), ``act_bytes``/``weight_bytes`` (layer-by-layer DRAM traffic of
-    activations and weights), ``restart_s`` (time one more tile costs the layer).
-    (D, T+1): ``spill_bytes`` (each tensor's layer-by-layer DRAM traffic). (D, 1) columns:
-    ``bytes_per_elem``, ``sram_bytes``, ``weight_buffer_fraction``, ``dram_bw_bytes_per_s``,
-    ``overhead_s`` (per layer and tile), ``images_per_pass`` (the batch when bands hold the whole
-    batch in lockstep, else 1), ``passes_per_batch`` (1 in lockstep, else the batch),
-    ``resident`` (bool: all weights stay on chip), ``schedule`` (int codes). (1, L):
-    ``launches`` (1 for a layer with its own kernel, 0 for one fused into the layer before).
+    (D, L): ``bound_s`` (each layer's time: the max of its bounds, without overhead),
+    ``onchip_s`` (max of compute, SRAM and interconnect times), ``act_bytes``/``weight_bytes``
+    (layer-by-layer DRAM traffic of activations and weights), ``restart_cycles`` (array cycles one
+    more tile costs the layer; times ``s_per_restart_cycle``, a (D, 1) column, in seconds).
+    (D, T+1): ``spill_share`` (share of each tensor spilled layer by layer); (1, T+1)
+    ``spill_elems`` (elements per image moved when it spills whole); bytes = share x elements x
+    ``batch_bytes_per_elem`` (D, 1). (D, 1) columns: ``bytes_per_elem``, ``sram_bytes``,
+    ``weight_buffer_fraction``, ``dram_bw_bytes_per_s``, ``overhead_s`` (per layer launch and
+    tile), ``images_per_pass`` (the batch when bands hold the whole batch in lockstep, else 1),
+    ``passes_per_batch`` (1 in lockstep, else the batch), ``resident`` (bool: all weights stay on
+    chip), ``schedule`` (int codes). (1, L): ``launches`` (1 for a layer with its own kernel, 0 for
+    one fused into the layer before).
     """
 
     bound_s: np.ndarray
     onchip_s: np.ndarray
     act_bytes: np.ndarray
     weight_bytes: np.ndarray
-    restart_s: np.ndarray
-    spill_bytes: np.ndarray
+    restart_cycles: np.ndarray
+    s_per_restart_cycle: np.ndarray
+    spill_share: np.ndarray
+    spill_elems: np.ndarray
+    batch_bytes_per_elem: np.ndarray
     bytes_per_elem: np.ndarray
     sram_bytes: np.ndarray
     weight_buffer_fraction: np.ndarray
@@ -108,12 +114,15 @@ def _partition_cost(p: Partition, cs: np.ndarray, launches_cs: np.ndarray, x: St
                     want_layers: bool) -> _PartitionCost:
     """Cost of one partition for D designs; ``cs`` (len(_TERMS), D, L+1): cumulative sums over
     layers of the terms in :data:`_TERMS`; ``launches_cs`` (L+1,)."""
-    layer_s, onchip, act, w_layer, restart, produced = cs[:, :, p.stack_last + 1] - cs[:, :, p.stack_first]
+    bound, onchip, act, w_layer, restart, produced = cs[:, :, p.stack_last + 1] - cs[:, :, p.stack_first]
     launches = launches_cs[p.stack_last + 1] - launches_cs[p.stack_first]
-    saved = produced  # internal tensors = produced in the stack minus those leaving it
-    if len(p.exit_tensor):
+    layer_s = bound + x.overhead_s * launches
+    restart = restart * x.s_per_restart_cycle
+    if len(p.exit_tensor):  # internal tensors = produced in the stack minus those leaving it
         ends = np.append(p.exit_starts[1:], len(p.exit_tensor))
-        saved = produced - _seg_sum(x.spill_bytes[:, p.exit_tensor], p.exit_starts, ends)
+        produced = produced - _seg_sum(x.spill_share[:, p.exit_tensor] * x.spill_elems[:, p.exit_tensor],
+                                       p.exit_starts, ends)
+    saved = produced * x.batch_bytes_per_elem
     bpe = x.bytes_per_elem
     w_stack = p.weight_elems * bpe  # (D, S)
     scale = bpe * x.images_per_pass  # bytes per buffer element
@@ -177,10 +186,12 @@ def choose_stacks(plan: tuple[Partition, ...], x: StackInputs, produced_tensor: 
     zero = np.zeros(d)
     if not plan or d == 0 or not (x.schedule != LAYER).any():
         return StackChoice(zero, zero, zero, zero, np.full(d, -1), _alone_layers(x) if want_layers else None)
-    terms = np.stack([x.bound_s, x.onchip_s, x.act_bytes, x.weight_bytes, x.restart_s,
-                      x.spill_bytes[:, produced_tensor]])
-    cs = np.zeros(terms.shape[:2] + (terms.shape[2] + 1,))
-    np.cumsum(terms, axis=2, out=cs[:, :, 1:])
+    terms = (x.bound_s, x.onchip_s, x.act_bytes, x.weight_bytes, x.restart_cycles,
+             x.spill_share[:, produced_tensor] * x.spill_elems[:, produced_tensor])
+    cs = np.empty((len(terms), d, x.bound_s.shape[1] + 1))
+    cs[:, :, 0] = 0.0
+    for i, term in enumerate(terms):  # one cumulative sum each, written in place
+        np.cumsum(term, axis=1, out=cs[i, :, 1:])
     launches_cs = np.concatenate([[0.0], np.cumsum(x.launches[0])])
     costs = [_partition_cost(p, cs, launches_cs, x, want_layers) for p in plan]
     # auto: the partition with the lowest latency; fused: the one moving the fewest DRAM bytes
