@@ -13,9 +13,11 @@ Prints one line per sampler, ``SAMPLER hypervolume: P% of exhaustive in T s`` (m
 seeds; T is the wall time of one run, opening the study and writing it included). TPE is slow per
 trial (~0.1-0.2 s per ask at 2,000 trials), so it runs a smaller budget (--tpe-trials, 0 to skip)
 and its line says so. The vectorized search (dse.search.vectorized) counts designs, not trials:
---vectorized-designs sets its budget (0 to skip); it runs last, as the default sampler.
+--vectorized-designs sets its budget (several values: one line each; 0 to skip); it runs last,
+as the default sampler.
 
-    nice .venv/bin/python scripts/bench_search.py [--seeds 1 2 3] [--tpe-trials 512]
+    nice .venv/bin/python scripts/bench_search.py [--seeds 1 2 3] [--tpe-trials 512] \
+        [--samplers nsga2 vectorized] [--vectorized-designs 8192 32768]
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="sampler seeds (mean reported)")
     ap.add_argument("--samplers", nargs="+", default=["random", "tpe", "nsga2", "vectorized"],
                     help="samplers to run (default: all)")
-    ap.add_argument("--vectorized-designs", type=int, default=32768,
-                    help="designs the vectorized search evaluates (0: skip it)")
+    ap.add_argument("--vectorized-designs", type=int, nargs="+", default=[32768],
+                    help="designs the vectorized search evaluates, one run set per value (0: skip it)")
     ap.add_argument("--tpe-trials", type=int, default=512, help="TPE's budget (0: skip TPE)")
     ap.add_argument("--trials", type=int, help="budget of nsga2 and random (default: the default study's)")
     ap.add_argument("--population", type=int, help="NSGA-II population (default: the default study's)")
@@ -98,8 +100,7 @@ def main(argv=None) -> int:
         if args.tpe_trials:
             runs.append(("tpe", min(args.tpe_trials, trials)))
         runs.append(("nsga2", trials))
-        if args.vectorized_designs:
-            runs.append(("vectorized", args.vectorized_designs))  # the default sampler, last
+        runs += [("vectorized", n) for n in args.vectorized_designs if n]  # the default sampler, last
         runs = [(s, n) for s, n in runs if s in args.samplers]
         for sampler, n in runs:
             pct, secs = [], []

@@ -99,13 +99,13 @@ SPECIAL_NUMBERS = [0, -1, 1, 2, 3, 7, 16, 64, 2**31, 2**63 - 1, -(2**63), 2**63,
                    5e-324, 1e308, -1e308, math.nan, math.inf, -math.inf]
 SPECIAL_STRINGS = ["", " ", "yolov3", "yolov3@416x416", "yolov3@1920x1088", "resnet50@0x0", "resnet50@-1x9",
                    "yolov3@99999999999x1", "LPDDR5", "hbm3", "nsga2", "exhaustive", "tpe", "gp", "ray",
-                   "local", "auto", "throughput", "area", "power", "int8", "mesh", "sqlite:///x.db",
+                   "local", "auto", "vectorized", "throughput", "area", "power", "int8", "mesh", "sqlite:///x.db",
                    "journal:/nonexistent/x.journal", "x.journal", "postgresql://u:p@127.0.0.1:1/db",
                    "☃", "名前", "\u202e", "a\nb", "\x00", "𝔘𝔫𝔦", "../../etc", "nan", "inf"]
 KNOWN_KEYS = sorted(TOP_LEVEL_KEYS | DESIGN_TOP_KEYS | {
     "cores", "rows", "cols", "clock_ghz", "precision", "sram_mb", "dram_type", "dram_channels", "noc",
     "noc_width_bits", "batch", "winograd", "lowering", "low", "high", "step", "log", "values", "metric",
-    "workload", "sampler", "trials", "population", "seed", "executor", "workers", "ray_address", "url",
+    "workload", "sampler", "trials", "designs", "population", "seed", "executor", "workers", "ray_address", "url",
     "area_mm2", "power_w", "latency_ms", "min_throughput_ips", "node_nm", "layer_overhead_s"})
 
 scalars = st.one_of(

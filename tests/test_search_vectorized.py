@@ -68,7 +68,7 @@ workload = "yolov3@416x416"
 
 [search]
 sampler = "vectorized"
-trials = {trials}
+designs = {trials}
 seed = 3
 
 [execution]
@@ -199,7 +199,7 @@ def test_vectorized_study_resumes_and_reports_like_any_other(tmp_path, cli):
     out = res / "vres"
     assert len(pd.read_parquet(out / DESIGNS_TABLE)) == 1500
     n_first = len(optuna.load_study(study_name="vres", storage=storage_for(load_study(path), out)).trials)
-    second = cli("run", str(path), "--results", str(res), "--no-progress", "--no-report", "--trials", "2500")
+    second = cli("run", str(path), "--results", str(res), "--no-progress", "--no-report", "--designs", "2500")
     assert second.returncode == 0, second.stderr
     table = pd.read_parquet(out / DESIGNS_TABLE)
     assert len(table) == 2500 and table["design"].is_unique
@@ -222,6 +222,7 @@ def test_sigkill_mid_run_loses_no_recorded_trial(tmp_path):
     path = write_small_study(tmp_path, trials=1_000_000, name="vkill",
                              extra="")
     text = path.read_text().replace('sampler = "nsga2"', 'sampler = "vectorized"')
+    text = text.replace("trials = 1000000", "designs = 1000000")
     text = text.replace('executor = "auto"', 'executor = "local"')
     path.write_text(text)
     spec = load_study(path)
@@ -291,3 +292,81 @@ def test_pool_above_its_cap_keeps_a_spread_subset_of_the_front(monkeypatch):
     assert len(pool) == 100
     for j in range(3):  # the extremes of each objective survive the truncation (largest crowding)
         assert int(np.argmin(objs[:, j])) in pool.ids
+
+
+def _parse_search(search: dict):
+    from dse.search.spec import parse_study
+
+    data = {"node_nm": 16, "workloads": [{"name": "resnet50"}], "space": {"cores": [1, 8]}}
+    if search is not None:
+        data["search"] = search
+    return parse_study(data, "s")
+
+
+def test_default_sampler_and_the_unit_of_each_budget():
+    from dse.errors import UserError
+    from dse.search.spec import DEFAULT_DESIGNS
+
+    spec = _parse_search({})  # no sampler, no budget: the vectorized search and its design budget
+    assert (spec.sampler, spec.trials, spec.budget_key) == ("vectorized", DEFAULT_DESIGNS, "designs")
+    spec = _parse_search({"designs": 5000, "seed": 2})
+    assert (spec.sampler, spec.trials) == ("vectorized", 5000)
+    # A file that sets trials but names no sampler keeps what trials always meant: nsga2 trials.
+    spec = _parse_search({"trials": 300})
+    assert (spec.sampler, spec.trials, spec.budget_key) == ("nsga2", 300, "trials")
+    assert _parse_search({"sampler": "tpe", "trials": 40}).trials == 40
+    with pytest.raises(UserError, match=r"^search\.trials: sampler = 'vectorized' counts designs evaluated, "
+                       r"not Optuna trials: set search\.designs"):
+        _parse_search({"sampler": "vectorized", "trials": 2048})
+    with pytest.raises(UserError, match=r"^search\.designs: applies to sampler = \"vectorized\".*set search\.trials"):
+        _parse_search({"sampler": "nsga2", "designs": 2048})
+    with pytest.raises(UserError, match=r"^search\.designs: applies to sampler"):
+        _parse_search({"trials": 10, "designs": 2048})  # trials picked nsga2: designs has no meaning
+    with pytest.raises(UserError, match=r"^search\.designs: 100000001 is above 100000000"):
+        _parse_search({"designs": 100_000_001})
+
+
+def test_cli_budget_flags_name_the_samplers_unit(tmp_path, cli):
+    vec = _small_study(tmp_path, "vflags", trials=100)
+    out = cli("run", str(vec), "--results", str(tmp_path / "r"), "--trials", "50", "--no-progress")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "--trials:" in out.stderr and "use --designs N" in out.stderr
+    nsga = write_small_study(tmp_path, trials=8, population=4, name="nflags")
+    out = cli("run", str(nsga), "--results", str(tmp_path / "r"), "--designs", "50", "--no-progress")
+    assert out.returncode == 2 and "--designs: applies to sampler" in out.stderr and "use --trials N" in out.stderr
+    out = cli("run", str(vec), "--results", str(tmp_path / "r"), "--add-trials", "5", "--no-progress")
+    assert out.returncode == 2 and "set --designs instead" in out.stderr
+    assert not (tmp_path / "r").exists()  # refused before anything was written
+
+
+def test_vectorized_refuses_to_resume_another_samplers_study(tmp_path):
+    from dataclasses import replace
+
+    from dse.errors import UserError
+
+    path = write_small_study(tmp_path, trials=8, population=4, name="mixed")
+    spec = load_study(path)
+    first = run_search(replace(spec, executor="local"), results_root=tmp_path / "r", progress=False)
+    assert len(first.study.trials) == 8
+    vec = replace(spec, sampler="vectorized", trials=2048, executor="local")
+    with pytest.raises(UserError, match=r"^search\.sampler: .* holds 8 trials of another sampler; .*--fresh"):
+        run_search(vec, results_root=tmp_path / "r", progress=False)
+    again = run_search(vec, results_root=tmp_path / "r", progress=False, fresh=True)
+    assert again.summary["designs_evaluated"] == 2048
+
+
+def test_rerun_of_a_finished_vectorized_study_returns_at_once(tmp_path, cli):
+    path = _small_study(tmp_path, "vrerun", trials=1200)
+    res = tmp_path / "results"
+    first = cli("run", str(path), "--results", str(res), "--no-progress", "--no-report")
+    assert first.returncode == 0, first.stderr
+    journal = res / "vrerun" / "study.journal"
+    state = (journal.stat().st_size, journal.stat().st_mtime_ns)
+    second = cli("run", str(path), "--results", str(res), "--no-progress", "--no-report")
+    assert second.returncode == 0, second.stderr
+    assert (journal.stat().st_size, journal.stat().st_mtime_ns) == state  # not even opened for writing
+    summary = __import__("json").loads((res / "vrerun" / "summary.json").read_text())
+    assert summary["designs_evaluated"] == 1200
+    more = cli("run", str(path), "--results", str(res), "--no-progress", "--no-report", "--designs", "1300")
+    assert more.returncode == 0, more.stderr
+    assert len(pd.read_parquet(res / "vrerun" / DESIGNS_TABLE)) == 1300

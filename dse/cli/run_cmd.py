@@ -16,8 +16,10 @@ def add_parser(sub):
                        description="Run studies one after another; rerunning resumes from the storage.")
     p.add_argument("studies", nargs="+", metavar="STUDY", help="study files (.toml) or folders of them")
     p.add_argument("--trials", type=int, metavar="N",
-                   help="override search.trials: the study's total, counting other drivers' trials")
-    p.add_argument("--add-trials", type=int, metavar="N", help="run N trials more than the study has")
+                   help="override search.trials (Optuna samplers): the study's total, counting other drivers' trials")
+    p.add_argument("--add-trials", type=int, metavar="N", help="run N trials more than the study has (Optuna samplers)")
+    p.add_argument("--designs", type=int, metavar="N",
+                   help="override search.designs (sampler vectorized): designs evaluated in all")
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: results/NAME/study.journal)")
     p.add_argument("--executor", choices=EXECUTORS, type=str.lower, help="where to evaluate (default: the study's, auto)")
     p.add_argument("--ray-address", metavar="ADDR", help="join a Ray cluster (auto or HOST:PORT)")
@@ -49,16 +51,26 @@ def expand_study_paths(items: list[str]) -> list[Path]:
 def _overrides(spec, args):
     from dataclasses import replace
 
-    from dse.search.spec import MAX_TRIALS
+    from dse.search.spec import MAX_DESIGNS, MAX_TRIALS
 
     changes = {}
     if args.trials is not None and args.add_trials is not None:
         raise UserError("--add-trials: not allowed with --trials (one sets the total, the other adds to it)")
-    for flag, value in (("--trials", args.trials), ("--add-trials", args.add_trials)):
-        if value is not None and not 1 <= value <= MAX_TRIALS:
-            raise UserError(f"{flag}: {value} is outside 1..{MAX_TRIALS}")
+    for flag, value, most in (("--trials", args.trials, MAX_TRIALS), ("--add-trials", args.add_trials, MAX_TRIALS),
+                              ("--designs", args.designs, MAX_DESIGNS)):
+        if value is not None and not 1 <= value <= most:
+            raise UserError(f"{flag}: {value} is outside 1..{most}")
+    by_designs = spec.budget_key == "designs"
+    if by_designs and args.trials is not None:
+        raise UserError(f"--trials: {spec.source_path or spec.name} uses sampler = {spec.sampler!r}, which counts "
+                        "designs evaluated, not Optuna trials: use --designs N")
+    if not by_designs and args.designs is not None:
+        raise UserError(f"--designs: applies to sampler = \"vectorized\"; {spec.source_path or spec.name} uses "
+                        f"sampler = {spec.sampler!r}, which counts Optuna trials: use --trials N")
     if args.trials is not None:
         changes["trials"] = args.trials
+    if args.designs is not None:
+        changes["trials"] = args.designs  # StudySpec.trials is the budget in the sampler's unit
     if args.workers is not None:
         if args.workers < 0:
             raise UserError(f"--workers: {args.workers} must be >= 0")
@@ -95,7 +107,8 @@ def _unchanged(spec, args) -> dict | None:
     rs.check_folder_storage(out_dir, url)
     if args.fresh or args.add_trials is not None or spec.sampler == "exhaustive":
         return None  # --add-trials always has work to do
-    summary = rs.finished_unchanged(out_dir, url, spec.trials, spec.source_text)
+    summary = rs.finished_unchanged(out_dir, url, spec.trials, spec.source_text,
+                                    count_key="designs_evaluated" if spec.budget_key == "designs" else "trials_complete")
     if summary is None:
         return None
     if not args.no_report:

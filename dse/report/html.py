@@ -165,7 +165,12 @@ def _meta(r: Results, front: pd.DataFrame) -> dict[str, str]:
     meta["budgets"] = "; ".join(bud) or ("none" if spec is not None else "unknown (no study file)")
     meta["objectives"] = "; ".join(f"{d} {an.header(c)}" for c, d in zip(r.objectives, r.directions))
     if spec is not None:
-        meta["search"] = f"{spec.sampler}, {spec.trials} trials planned, population {spec.population}, seed {spec.seed}"
+        if spec.budget_key == "designs":  # the vectorized search: its trials are the recorded front
+            meta["search"] = (f"{spec.sampler}, {spec.trials} designs planned (every one in designs.parquet/; "
+                              f"the front designs are the trials), seed {spec.seed}")
+        else:
+            meta["search"] = (f"{spec.sampler}, {spec.trials} trials planned, population {spec.population}, "
+                              f"seed {spec.seed}")
     meta["trials"] = (f"{n} complete, {nf} feasible ({100 * nf / n:.0f}%), {len(front)} on the Pareto front"
                       if n else "none complete")
     if spec is not None and spec.fixed:

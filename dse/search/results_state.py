@@ -121,13 +121,16 @@ def check_folder_storage(out_dir: Path, url: str | None) -> None:
                         "to let this run replace them")
 
 
-def finished_unchanged(out_dir: Path, url: str | None, trials: int, study_text: str) -> dict | None:
-    """The recorded summary when the folder already holds this study finished (at least ``trials``
-    complete), written from the storage as it is now and from the same study file; else None."""
+def finished_unchanged(out_dir: Path, url: str | None, trials: int, study_text: str,
+                       count_key: str = "trials_complete") -> dict | None:
+    """The recorded summary when the folder already holds this study finished (its ``count_key``,
+    complete trials or a vectorized search's ``designs_evaluated``, at least ``trials``, or the
+    whole space evaluated), written from the storage as it is now and from the same study file;
+    else None."""
     summary = read_summary(out_dir)
     if not summary or not tables_current(summary, url, out_dir):
         return None
-    if int(summary.get("trials_complete", -1)) < trials:
+    if int(summary.get(count_key, -1)) < trials and not summary.get("space_exhausted"):
         return None
     try:
         if (Path(out_dir) / STUDY_COPY_NAME).read_text() != study_text:

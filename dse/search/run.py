@@ -22,7 +22,7 @@ def run_search(spec: StudySpec, results_root: Path | str = "results", storage_ur
     (``spec.trials`` in all, or ``add_trials`` more)."""
     if add_trials is not None and spec.sampler in ("exhaustive", "vectorized"):
         raise UserError(f"--add-trials: applies to the Optuna samplers, not to sampler = {spec.sampler!r} "
-                        "(set --trials instead)")
+                        f"(set {'--designs' if spec.sampler == 'vectorized' else '--trials'} instead)")
     if spec.sampler == "exhaustive":
         from dse.search.exhaustive import run_exhaustive
 

@@ -31,10 +31,16 @@ File format (see ``studies/yolov3-2mp-edge.toml`` for a commented example)::
     workload = "yolov3@1920x1088"   # throughput_per_w, throughput_per_mm2
 
     [search]
-    sampler = "nsga2"               # nsga2, nsga3, tpe, random, gp, exhaustive, vectorized
-    trials = 2000                   # vectorized: designs evaluated (front designs become trials)
-    population = 64
+    sampler = "vectorized"          # vectorized, nsga2, nsga3, tpe, random, gp, exhaustive
+    designs = 65536                 # vectorized: designs evaluated (its front becomes the trials)
+    # trials = 2000                 # the Optuna samplers: complete Optuna trials
+    population = 64                 # NSGA-II/III
     seed = 1
+
+    With no sampler named, a [search] that sets ``trials`` runs ``nsga2`` (what ``trials`` has
+    always meant) and any other runs ``vectorized`` with ``designs`` (default
+    :data:`DEFAULT_DESIGNS`). ``trials`` with ``vectorized``, or ``designs`` with an Optuna
+    sampler, is an error naming the key to use: the two budgets count different things.
 
     [execution]
     executor = "auto"               # auto, local, ray
@@ -66,10 +72,21 @@ SAMPLERS = ("nsga2", "nsga3", "tpe", "random", "gp", "exhaustive", "vectorized")
 EXECUTORS = ("auto", "local", "ray")
 TOP_LEVEL_KEYS = {"name", "description", "node_nm", "workloads", "space", "budgets", "objectives",
                   "search", "execution", "storage", "technology"}
-SEARCH_DEFAULTS = {"sampler": "nsga2", "trials": 1024, "population": 64, "seed": 0}
+SEARCH_DEFAULTS = {"sampler": "vectorized", "trials": 1024, "designs": 65536, "population": 64, "seed": 0}
+#: The sampler of a study that names none and sets no ``trials`` (scripts/bench_search.py and
+#: scripts/bench_large_space.py measure why), and its budget in designs evaluated.
+DEFAULT_SAMPLER = SEARCH_DEFAULTS["sampler"]
+DEFAULT_DESIGNS = SEARCH_DEFAULTS["designs"]
+#: The sampler of a study that names none but sets ``trials`` (Optuna trials, as always).
+TRIALS_SAMPLER = "nsga2"
+#: Samplers whose budget is ``search.designs`` (designs evaluated), not ``search.trials``.
+DESIGN_BUDGET_SAMPLERS = ("vectorized",)
 EXECUTION_DEFAULTS = {"executor": "auto", "workers": 0, "ray_address": ""}
 #: Upper bound on trials per study: beyond this, exhaustive enumeration is the right tool.
 MAX_TRIALS = 1_000_000
+#: Upper bound on a vectorized search's designs: its designs table holds ~1 KB per design on disk
+#: and a discrete space keeps 8 bytes per evaluated design in memory.
+MAX_DESIGNS = 100_000_000
 #: Largest seed numpy's generators (and so Optuna's samplers) accept: 2^32 - 1.
 MAX_SEED = 2**32 - 1
 MS = 1e-3
@@ -130,6 +147,8 @@ class StudySpec:
     min_throughput_ips: dict[str, float]
     objectives: tuple[Objective, ...]
     sampler: str
+    #: The budget: complete Optuna trials, or designs evaluated for the samplers of
+    #: :data:`DESIGN_BUDGET_SAMPLERS` (``search.designs``; see :meth:`budget_key`).
     trials: int
     population: int
     seed: int
@@ -142,6 +161,11 @@ class StudySpec:
     source_path: Path | None = None
     source_text: str = ""
     description: str = ""
+
+    @property
+    def budget_key(self) -> str:
+        """The study-file key of :attr:`trials`: ``designs`` for the vectorized search, else ``trials``."""
+        return "designs" if self.sampler in DESIGN_BUDGET_SAMPLERS else "trials"
 
     @property
     def directions(self) -> list[Direction]:
@@ -390,19 +414,33 @@ def parse_study(data: dict, name: str, source_path: Path | None = None, source_t
 
     objectives = _objectives(data.get("objectives"), labels, aliases)
 
-    search = {**SEARCH_DEFAULTS, **_table(data.get("search", {}), "search")}
-    _check_keys(search, set(SEARCH_DEFAULTS), "search")
+    given = _table(data.get("search", {}), "search")
+    _check_keys(given, set(SEARCH_DEFAULTS), "search")
+    if "sampler" not in given:  # trials keeps its meaning: Optuna trials of nsga2
+        given = {**given, "sampler": TRIALS_SAMPLER if "trials" in given else DEFAULT_SAMPLER}
+    search = {**SEARCH_DEFAULTS, **given}
     sampler = _string(search["sampler"], "search.sampler").lower()
     if sampler not in SAMPLERS:
         _fail("search.sampler", f"unknown sampler {sampler!r} (allowed: {', '.join(SAMPLERS)})")
+    if sampler in DESIGN_BUDGET_SAMPLERS and "trials" in given:
+        _fail("search.trials", f"sampler = {sampler!r} counts designs evaluated, not Optuna trials: "
+              "set search.designs (e.g. designs = 65536; its front becomes the study's trials)")
+    if sampler not in DESIGN_BUDGET_SAMPLERS and "designs" in given:
+        _fail("search.designs", f"applies to sampler = \"vectorized\" (designs evaluated); "
+              f"sampler = {sampler!r} counts Optuna trials: set search.trials")
     if sampler == "gp":
         import importlib.util
         if not (importlib.util.find_spec("torch") and importlib.util.find_spec("scipy")):
             _fail("search.sampler", "gp needs torch and scipy installed (pip install torch scipy); "
-                  "allowed without them: nsga2, nsga3, tpe, random, exhaustive")
-    trials = _number(search["trials"], "search.trials", integer=True)
-    if trials > MAX_TRIALS:
-        _fail("search.trials", f"{trials} is above {MAX_TRIALS} (use sampler = \"exhaustive\" for full sweeps)")
+                  "allowed without them: vectorized, nsga2, nsga3, tpe, random, exhaustive")
+    if sampler in DESIGN_BUDGET_SAMPLERS:
+        trials = _number(search["designs"], "search.designs", integer=True)
+        if trials > MAX_DESIGNS:
+            _fail("search.designs", f"{trials} is above {MAX_DESIGNS}")
+    else:
+        trials = _number(search["trials"], "search.trials", integer=True)
+        if trials > MAX_TRIALS:
+            _fail("search.trials", f"{trials} is above {MAX_TRIALS} (use sampler = \"exhaustive\" for full sweeps)")
     population = _number(search["population"], "search.population", integer=True)
     if population < 2:
         _fail("search.population", f"{population} is below 2")

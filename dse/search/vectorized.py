@@ -19,8 +19,8 @@ Optuna for what it is good at (storage, resume, dashboard, reports) and takes it
    evaluated design; earlier recordings stay as the near-front history. ``dse report``,
    optuna-dashboard and resume work as for any study.
 
-``search.trials`` counts evaluated designs (the Optuna study holds fewer trials: the front
-history). Step sizes follow the budget (:func:`step_sizes`). Killing a run loses at most the
+``search.designs`` (``StudySpec.trials``) counts evaluated designs (the Optuna study holds fewer
+trials: the front history). Step sizes follow the budget (:func:`step_sizes`). Killing a run loses at most the
 designs not yet written to a table part (no recorded trial): parts are complete files (a torn ``.tmp`` is dropped), trials are added after
 their part (and never removed), and a resume records any front design of the table that has no
 trial yet.
@@ -78,6 +78,11 @@ RECORD_SHARE_INVERSE = 10.0
 #: Designs per table part: steps are buffered up to this many rows (and written before every
 #: recording), so that Parquet's per-file cost is paid a few times per run, not every step.
 TABLE_PART_ROWS = 65536
+#: Seconds per trial of a recording and per row of a table part, assumed by a run with a wall-time
+#: limit (``max_seconds``) until it has measured its own: the end of such a run records the front
+#: and writes the buffered rows, and that must fit in the limit too. Measured on the large-space
+#: benchmark (scripts/bench_large_space.py): 0.14 ms per recorded trial, 4 us per table row.
+RECORD_S_PER_TRIAL, TABLE_S_PER_ROW = 2e-4, 5e-6
 #: Proposal rounds per step before a discrete space counts as exhausted around the front.
 PROPOSAL_ROUNDS = 4
 #: A discrete space with fewer unseen designs than this many steps is enumerated to the end.
@@ -182,8 +187,10 @@ class _Recorder:
         self.objective_cols = objective_cols
         self.finite = _finite
         self.worst = worst_values(spec.directions)
-        self.recorded: set[int] = {t.user_attrs.get(DESIGN_ATTR) for t in study.get_trials(
-            deepcopy=False, states=(TrialState.COMPLETE,))}
+        ids = [t.user_attrs.get(DESIGN_ATTR) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        self.recorded: set[int] = {i for i in ids if i is not None}
+        #: Complete trials that no vectorized search recorded (another sampler's).
+        self.foreign = len(ids) - sum(i is not None for i in ids)
 
     def record(self, frame: pd.DataFrame) -> int:
         """Record the rows of ``frame`` (a designs-table frame) whose design has no trial yet.
@@ -277,6 +284,11 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
     record_every = RECORD_EVERY_S if record_every_s is None else record_every_s
 
     # --- resume: the table is the truth; the study gets any front design it lacks ---------------
+    if recorder.foreign:  # e.g. a study that ran nsga2 when a study naming no sampler meant nsga2
+        raise UserError(f"search.sampler: {where} holds {recorder.foreign} trials of another sampler; "
+                        "sampler = \"vectorized\" resumes only its own studies: name the sampler that ran "
+                        "them in [search] (search.trials then counts Optuna trials), or run with --fresh "
+                        "(or another --results folder) to start a vectorized search")
     parts = table.parts()
     done, next_id, step, part_no = 0, 0, 0, len(parts)
     if parts:
@@ -307,6 +319,9 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
         front = table.read(ids=pool.ids)
         front = front.set_index(DESIGN_ATTR, drop=False).loc[pool.ids].reset_index(drop=True)
         tm.recorded += recorder.record(front)  # a crash between a part and its trials
+    if recorder.recorded and max(recorder.recorded) >= next_id:
+        raise UserError(f"results: {table.folder} lacks designs that the trials in {where} record "
+                        "(was the folder deleted?); run with --fresh to start over")
     tm.open_s = time.perf_counter() - start
 
     budget = spec.trials
@@ -320,6 +335,7 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
         bar = tqdm(total=budget, initial=min(done, budget), unit="design", unit_scale=True,
                    desc=f"{spec.name} (vectorized)", file=sys.stderr, dynamic_ncols=True)
     evaluated = 0
+    written = 0  # rows written as table parts by this run
     exhausted = False
     last_record = time.perf_counter()
     buffered: list[pd.DataFrame] = []  # steps not yet written as a table part
@@ -330,8 +346,15 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
             t0 = time.perf_counter()
             want = min(screen if done == 0 else step_n, budget - done)
             if max_seconds is not None:  # do not overshoot a wall-time limit by a large step
-                left_s = max_seconds - (time.perf_counter() - start)
-                per_design = (time.perf_counter() - start) / done if done else None
+                # The end of the run (record the front, write the buffered rows) counts too.
+                per_trial = tm.study_s / tm.recorded if tm.recorded else RECORD_S_PER_TRIAL
+                per_row = tm.table_s / max(1, written) if written else TABLE_S_PER_ROW
+                finish_s = per_trial * len(pool) + per_row * sum(len(f) for f in buffered)
+                left_s = max_seconds - (time.perf_counter() - start) - finish_s
+                per_design = (time.perf_counter() - start - tm.open_s - tm.study_s - tm.table_s) / evaluated \
+                    if evaluated else None
+                if left_s <= 0 or (per_design is not None and left_s < per_design * MIN_STEP / 2):
+                    break
                 want = min(want, MIN_STEP * 4) if per_design is None else \
                     min(want, max(MIN_STEP, int(left_s / per_design)))
             genes, exhausted = _propose(genome, pool, want, seen, rng)
@@ -363,6 +386,7 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
             tm.front_s += t3 - t2
             buffered.append(frame)
             if sum(len(f) for f in buffered) >= TABLE_PART_ROWS:
+                written += sum(len(f) for f in buffered)
                 table.write(part_no, pd.concat(buffered, ignore_index=True))
                 part_no, buffered = part_no + 1, []
             t4 = time.perf_counter()
@@ -374,6 +398,7 @@ def run_vectorized(spec, results_root: Path | str = "results", storage_url: str 
             tm.steps += 1
             if t4 - last_record >= record_every:
                 if buffered:  # a trial is recorded only once its design is in the table
+                    written += sum(len(f) for f in buffered)
                     table.write(part_no, pd.concat(buffered, ignore_index=True))
                     part_no, buffered = part_no + 1, []
                 t4b = time.perf_counter()
