@@ -309,6 +309,33 @@ def choose_designs(front: pd.DataFrame, objectives: list[str], directions: list[
     return out
 
 
+def spread_subset(front: pd.DataFrame, objectives: list[str], directions: list[str], cap: int,
+                  keep: list[int] | None = None) -> pd.DataFrame:
+    """At most ``cap`` rows of ``front`` spread evenly along it: the rows labelled ``keep`` (e.g. the
+    recommendation and each objective's best) first, then greedy farthest-point picks in the
+    objectives scaled to [0, 1] (each pick is the row farthest from every row picked so far, ties:
+    the first row). Deterministic; the whole front (same order) when it has at most ``cap`` rows."""
+    if len(front) <= cap:
+        return front
+    z = search_pareto.normalize_losses(search_pareto.to_minimization(front[objectives].to_numpy(float),
+                                                                      directions))
+    z = np.where(np.isfinite(z), z, 0.0)
+    labels = list(front.index)
+    picked = list(dict.fromkeys(labels.index(k) for k in (keep or []) if k in front.index))[:cap]
+    if not picked:
+        picked = [knee_index(search_pareto.to_minimization(front[objectives].to_numpy(float), directions))]
+    dist = np.full(len(front), np.inf)
+    for i in picked:
+        dist = np.minimum(dist, ((z - z[i]) ** 2).sum(axis=1))
+    dist[picked] = -1.0
+    while len(picked) < cap:
+        i = int(np.argmax(dist))
+        picked.append(i)
+        dist = np.minimum(dist, ((z - z[i]) ** 2).sum(axis=1))
+        dist[i] = -1.0  # never picked twice (duplicates of a pick sit at distance 0 and come last)
+    return front.iloc[sorted(picked)]
+
+
 # --- re-evaluation of chosen designs with the current model -----------------------------------
 
 def design_batch(spec, rows: list[pd.Series], overrides: dict | None = None):

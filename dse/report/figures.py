@@ -26,6 +26,9 @@ from dse.report import style  # noqa: E402
 from dse.report.context import ReportData  # noqa: E402
 
 DPI = 110
+#: Scatter layers with more points than this are embedded in the SVG as a bitmap (the axes, text and
+#: front line stay vectors): 20,000 sampled designs made 7 MB SVGs that took 2 s each to write.
+RASTER_POINTS = 5000
 
 plt.rcParams.update({
     "figure.facecolor": "white", "axes.grid": True, "grid.alpha": 0.3, "axes.titlesize": 11,
@@ -87,9 +90,18 @@ def _chosen_marker(ax, ch: an.Chosen, x: float, y: float, size: float = 170) -> 
                edgecolors="black", lw=0.7, zorder=6, label=f"{ch.short} (trial {ch.trial})")
 
 
+def points_title(r) -> str:
+    """What the scatter figures draw: ``2048 trials`` or, for a vectorized study, the trials and
+    the sample of its designs table."""
+    n = len(r.trials)
+    if r.cloud is None or r.cloud.empty:
+        return f"{n} trials"
+    return f"{n} front trials and {len(r.cloud)} sampled of the {r.designs_evaluated} evaluated designs"
+
+
 def fig_fronts(data: ReportData) -> list[Figure]:
     r = data.r
-    t = r.trials
+    t = r.points
     out: list[Figure] = []
     if t.empty:
         return out
@@ -106,14 +118,16 @@ def fig_fronts(data: ReportData) -> list[Figure]:
             x = an.friendly(t[xcol].to_numpy(float), xcol)
             y = an.friendly(t[ycol].to_numpy(float), ycol)
             c = an.friendly(t[ccol].to_numpy(float), ccol)
+            raster = len(x) > RASTER_POINTS
             ax.scatter(x[~feas], y[~feas], marker="x", s=14, color=style.INFEASIBLE_COLOR, linewidths=0.8,
-                       label=f"outside the budgets ({int((~feas).sum())})", zorder=1)
+                       label=f"outside the budgets ({int((~feas).sum())})", zorder=1, rasterized=raster)
             if feas.any():
                 cpos = c[feas][c[feas] > 0]
                 norm = (LogNorm(cpos.min(), cpos.max()) if len(cpos) and cpos.max() / cpos.min() > 20
                         else Normalize(np.nanmin(c[feas]), np.nanmax(c[feas])))
                 sc = ax.scatter(x[feas], y[feas], c=c[feas], cmap=style.CMAP, norm=norm, s=16, alpha=0.45,
-                                linewidths=0, label=f"within the budgets ({int(feas.sum())})", zorder=2)
+                                linewidths=0, label=f"within the budgets ({int(feas.sum())})", zorder=2,
+                                rasterized=raster)
                 cb = fig.colorbar(sc, ax=ax, pad=0.01)
                 cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: an.fmt(v)))
                 cb.ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
@@ -134,10 +148,13 @@ def fig_fronts(data: ReportData) -> list[Figure]:
             ax.set_ylabel(an.header(ycol, short=True))
             ax.set_title(f"throughput vs {an.unit_of(xcol)[0].split(' on ')[0]}")
         _legend_below(fig, axes, ncol=3)
-        fig.suptitle(f"{wl}: {len(t)} trials", fontsize=12)
+        fig.suptitle(f"{wl}: {points_title(r)}", fontsize=12)
         name = save(fig, data, f"front_{slug(wl)}")
+        every = ("Every trial" if r.cloud is None or r.cloud.empty else
+                 f"Every trial (the recorded front designs) and a seeded sample of at most {len(r.cloud)} other "
+                 "evaluated designs from designs.parquet/")
         out.append(Figure(name, f"Pareto fronts on {wl}",
-                          "Every trial (grey x: outside the budgets, dots: within, coloured by the other cost); "
+                          f"{every} (grey x: outside the budgets, dots: within, coloured by the other cost); "
                           "black staircase: designs within budgets that no other such design beats on both axes; "
                           "dashed: budget; large markers: the recommended design and the front's best per objective.",
                           "fronts"))

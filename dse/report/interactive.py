@@ -117,7 +117,7 @@ def layer_data(data: ReportData, wl: str, rows: pd.DataFrame) -> dict | None:
 def _front_figure(data: ReportData, wl: str, xcol: str, ccol: str) -> dict:
     """Plotly spec: throughput on ``wl`` vs ``xcol`` for every trial; chosen designs on top."""
     r = data.r
-    t = r.trials
+    t = r.points  # the trials and, for a vectorized study, a sample of its designs table
     ycol = f"{wl}:throughput_ips"
     feas = t["feasible"].astype(bool).to_numpy()
     on_front = t["trial"].isin(set(data.front["trial"])).to_numpy() if len(data.front) else np.zeros(len(t), bool)
@@ -128,13 +128,16 @@ def _front_figure(data: ReportData, wl: str, xcol: str, ccol: str) -> dict:
     head += "<br>" + "<br>".join(f"{an.header(p)}: %{{customdata[{k + 1 + len(hover_cols)}]}}"
                                  for k, p in enumerate(params))
 
-    short = "trial %{customdata[0]}<br>" + "<br>".join(
+    short = "%{customdata[0]}<br>" + "<br>".join(
         f"{an.header(c)}: %{{customdata[{k + 1}]:.4g}}" for k, c in enumerate(hover_cols))
 
     def custom(frame: pd.DataFrame, with_params: bool = True) -> list:
         vals = [[float(f"{v:.4g}") if np.isfinite(v) else None for v in an.friendly(frame[c].to_numpy(float), c)]
                 for c in hover_cols]
-        pc = _param_cells(frame, params) if with_params else [[] for _ in range(len(frame))]
+        if not with_params:  # the clouds: a label (trials and designs-table rows), objectives only
+            ids = _labels(frame)
+            return [[ids[i], *[v[i] for v in vals]] for i in range(len(frame))]
+        pc = _param_cells(frame, params)
         return [[int(tr), *[v[i] for v in vals], *pc[i]] for i, tr in enumerate(frame["trial"].astype(int))]
 
     def xy(frame):
@@ -189,6 +192,14 @@ def _front_figure(data: ReportData, wl: str, xcol: str, ccol: str) -> dict:
               "legend": {"orientation": "h", "y": -0.22, "x": 0, "font": {"size": 10}},
               "margin": {"l": 60, "r": 10, "t": 60, "b": 40}, "height": 490, "template": "plotly_white"}
     return {"data": traces, "layout": layout}
+
+
+def _labels(frame: pd.DataFrame) -> list[str]:
+    """``trial N`` for a trial, ``design N (designs.parquet)`` for a row of a vectorized study's table."""
+    trial = frame["trial"].to_numpy(float)
+    design = frame["design"].to_numpy(float) if "design" in frame else np.full(len(frame), np.nan)
+    return [f"trial {int(t)}" if np.isfinite(t) else
+            (f"design {int(d)} (designs.parquet)" if np.isfinite(d) else "design") for t, d in zip(trial, design)]
 
 
 def _sample(frame: pd.DataFrame) -> pd.DataFrame:
@@ -288,7 +299,9 @@ function dseExplorer(id){
   D.figs.forEach(function(f,i){
     var el=document.getElementById(id+"-f"+i);
     Plotly.newPlot(el,f.data,f.layout,DSE_CONFIG);
-    el.on("plotly_click",function(ev){if(ev.points.length){dseSelect(D,id,ev.points[0].customdata[0]);}});
+    el.on("plotly_click",function(ev){if(!ev.points.length){return;}var c=ev.points[0].customdata[0];
+      if(typeof c==="number"){dseSelect(D,id,c);}
+      else{document.getElementById(id+"-sel").innerHTML="<b>Selected: "+c+"</b> (not on the front: no per-layer view)";}});
   });
   if(D.start!==null){dseSelect(D,id,D.start);}
 }

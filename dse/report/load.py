@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from dse.errors import UserError
+from dse.search.results_files import DESIGNS_PARQUET as DESIGNS
 from dse.search.results_files import EXHAUSTIVE_PARQUET as EXHAUSTIVE
 from dse.search.results_files import JOURNAL_NAME as JOURNAL
 from dse.search.results_files import STUDY_COPY as STUDY_FILE
@@ -30,6 +31,12 @@ if TYPE_CHECKING:
 #: Exhaustive sweeps can hold 10^6 designs: the report draws the exact front plus a seeded sample
 #: of the other designs (enough to show the cloud, small enough to plot and to compute hypervolumes).
 EXHAUSTIVE_SAMPLE = 20_000
+#: A vectorized study records only front designs as trials; every evaluated design (65,536 by
+#: default, up to 10^8) is in designs.parquet/. The scatter figures draw a seeded sample of that
+#: table for the dominated and infeasible designs, as many as for an exhaustive sweep; only the
+#: columns the scatter figures use are read, part by part, so the cost stays bounded.
+DESIGNS_SAMPLE = EXHAUSTIVE_SAMPLE
+DESIGNS_SAMPLE_SEED = 0
 
 
 @dataclass
@@ -41,6 +48,10 @@ class Results:
     ``params``: searched parameter columns (including ``batch.LABEL``); ``workloads``: labels.
     ``spec``: the :class:`~dse.search.spec.StudySpec` from ``study.toml`` or None.
     ``notes``: problems the report should state (missing study file, fallback source, ...).
+    ``cloud``: vectorized studies only: a seeded sample of at most :data:`DESIGNS_SAMPLE` rows of
+    designs.parquet/ that are not trials (columns ``design``, ``feasible``, the objectives,
+    ``area_mm2`` and each workload's throughput and power; ``trial`` NaN), None otherwise;
+    ``designs_evaluated``: rows of that table.
     """
 
     out_dir: Path
@@ -53,6 +64,17 @@ class Results:
     spec: StudySpec | None = None
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    cloud: pd.DataFrame | None = None
+    designs_evaluated: int = 0
+
+    @property
+    def points(self) -> pd.DataFrame:
+        """Rows for the scatter figures: every trial, then the designs-table sample (if any)."""
+        if self.cloud is None or self.cloud.empty:
+            return self.trials
+        if "_points" not in self.__dict__:
+            self.__dict__["_points"] = pd.concat([self.trials, self.cloud], ignore_index=True)
+        return self.__dict__["_points"]
 
     @property
     def feasible(self) -> pd.DataFrame:
@@ -182,6 +204,41 @@ def _from_exhaustive(path: Path, summary: dict | None, summary_path: Path):
     return table, objectives, directions
 
 
+def _designs_sample(folder: Path, trials: pd.DataFrame, objectives: list[str],
+                    workloads: list[str]) -> tuple[pd.DataFrame, int]:
+    """(sample, rows in the table): a seeded sample of at most :data:`DESIGNS_SAMPLE` rows of the
+    designs table ``folder`` (Parquet parts ``part-*.parquet``), the rows equal in every objective
+    to a trial left out (the recorded trials are drawn as they are)."""
+    import pyarrow.parquet as pq
+
+    parts = sorted(folder.glob("part-*.parquet"))  # a torn ".part-*.tmp" is no part
+    files = [pq.ParquetFile(p) for p in parts]
+    counts = np.array([f.metadata.num_rows for f in files], dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return pd.DataFrame(), 0
+    rng = np.random.default_rng(DESIGNS_SAMPLE_SEED)
+    pick = np.sort(rng.choice(total, size=min(DESIGNS_SAMPLE, total), replace=False))
+    wanted = ["design", "feasible", "area_mm2", *objectives]
+    wanted += [f"{wl}:{m}" for wl in workloads for m in ("throughput_ips", "power_w")]
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    frames = []
+    for k, f in enumerate(files):
+        local = pick[(pick >= starts[k]) & (pick < starts[k + 1])] - starts[k]
+        if not len(local):
+            continue
+        names = set(f.schema_arrow.names)
+        cols = list(dict.fromkeys(c for c in wanted if c in names))
+        frames.append(f.read(columns=cols).take(local).to_pandas())
+    sample = pd.concat(frames, ignore_index=True)
+    if objectives and not trials.empty and all(c in sample and c in trials for c in objectives):
+        seen = trials[objectives].drop_duplicates().assign(_trial=True)
+        sample = sample.merge(seen, on=objectives, how="left")
+        sample = sample[sample["_trial"].isna()].drop(columns="_trial")
+    sample["trial"] = np.nan
+    return sample.reset_index(drop=True), total
+
+
 def _storage_url(summary: dict | None, storage_url: str | None, out_dir: Path) -> tuple[str | None, bool]:
     """(storage URL to read, whether it was given or recorded) for a results folder.
 
@@ -308,9 +365,18 @@ def load_results(results_dir: str | Path, storage_url: str | None = None) -> Res
 
     workloads = _workload_labels(trials, spec)
     params = _param_columns(trials, spec, workloads)
+    cloud, evaluated = None, 0
+    if (out_dir / DESIGNS).is_dir() and (spec is None or spec.sampler == "vectorized"):
+        try:
+            cloud, evaluated = _designs_sample(out_dir / DESIGNS, trials, objectives, workloads)
+        except Exception as err:  # a damaged table: the report still has every trial
+            notes.append(f"{DESIGNS}/ could not be read ({type(err).__name__}): the figures show the trials only")
+            cloud = None
+        if cloud is not None and "feasible" not in cloud:
+            cloud = None
     return Results(out_dir=out_dir, name=name, trials=trials, objectives=objectives,
                    directions=directions, params=params, workloads=workloads, spec=spec,
-                   source=source, notes=notes)
+                   source=source, notes=notes, cloud=cloud, designs_evaluated=evaluated)
 
 
 def _workload_labels(trials: pd.DataFrame, spec) -> list[str]:

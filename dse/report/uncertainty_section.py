@@ -2,8 +2,9 @@
 the recommended design's tornado chart and the constants that flip the answer.
 
 Data: :func:`dse.search.robustness.analyse` on the feasible front (``REPORT_SAMPLES`` technology
-samples, seed 0), cached in ``results/NAME/sensitivity.json`` together with the front's trial
-numbers and the catalog ranges it used, so an unchanged study does not re-run it.
+samples, seed 0; at most ``MAX_ANALYSED_DESIGNS`` of its designs, see :func:`analysed_designs`),
+cached in ``results/NAME/sensitivity.json`` together with the analysed trial numbers and the
+catalog ranges it used, so an unchanged study does not re-run it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from dse import jsonsafe
 from dse.atomic_write import write_text_atomic
@@ -27,6 +29,12 @@ REPORT_SAMPLES = 128
 REPORT_SEED = 0
 CACHE_FILE = "sensitivity.json"
 TOP = 8
+#: Front designs re-evaluated at most. The analysis costs about 16 ms and 0.5 MB per design (128
+#: samples plus 2 ends per constant, each a full evaluation of every workload): the ~4,000-design
+#: front of a vectorized study took 65 s and 2.5 GB of the report. A larger front is analysed on
+#: the recommendation, each objective's best and an even spread along the front
+#: (:func:`dse.report.analysis.spread_subset`); NSGA-II fronts (a few hundred) are analysed whole.
+MAX_ANALYSED_DESIGNS = 400
 
 
 def _ranges_digest() -> str:
@@ -43,8 +51,10 @@ def sensitivity(data: F.ReportData, recommended_trial: int | None) -> dict | Non
     r = data.r
     if r.spec is None or data.front.empty or "trial" not in data.front:
         return None
-    key = {"trials": sorted(int(t) for t in data.front["trial"]), "samples": REPORT_SAMPLES,
-           "seed": REPORT_SEED, "recommended": recommended_trial, "ranges": _ranges_digest()}
+    designs = analysed_designs(data)
+    key = {"trials": sorted(int(t) for t in designs["trial"]), "samples": REPORT_SAMPLES,
+           "seed": REPORT_SEED, "recommended": recommended_trial, "ranges": _ranges_digest(),
+           "front_total": len(data.front)}
     path = Path(r.out_dir) / CACHE_FILE
     if path.exists():
         try:
@@ -53,9 +63,18 @@ def sensitivity(data: F.ReportData, recommended_trial: int | None) -> dict | Non
                 return cached["result"]
         except (OSError, ValueError):
             pass  # unreadable cache: recompute
-    res = analyse(r.spec, data.front, REPORT_SAMPLES, REPORT_SEED, recommended_trial, top=TOP)
+    res = analyse(r.spec, designs, REPORT_SAMPLES, REPORT_SEED, recommended_trial, top=TOP)
+    res["front_total"] = len(data.front)
     write_text_atomic(path, jsonsafe.dumps({"key": key, "result": res}, indent=1))
     return res
+
+
+def analysed_designs(data: F.ReportData) -> pd.DataFrame:
+    """The front designs the section re-evaluates: the whole front up to :data:`MAX_ANALYSED_DESIGNS`,
+    else the chosen designs (recommendation, each objective's best) and an even spread along it."""
+    r = data.r
+    return an.spread_subset(data.front, r.objectives, r.directions, MAX_ANALYSED_DESIGNS,
+                            keep=[int(c.row.name) for c in data.chosen])
 
 
 def fig_bands(data: F.ReportData, res: dict) -> list[F.Figure]:
@@ -86,9 +105,20 @@ def fig_bands(data: F.ReportData, res: dict) -> list[F.Figure]:
     ax.legend(loc="best")
     name = F.save(fig, data, "uncertainty_bands")
     return [F.Figure(name, "Front with P10-P90 bands and Pareto probabilities",
-                     f"Each front design at the point estimates, with the P10-P90 band of each objective over "
+                     f"{_each(res)} at the point estimates, with the P10-P90 band of each objective over "
                      f"{res['samples']} samples of the technology constants; colour: share of samples in which "
-                     "it meets the budgets and no other front design dominates it.", "uncertainty")]
+                     f"it meets the budgets and no other {'analysed ' if _capped(res) else ''}front design "
+                     "dominates it.", "uncertainty")]
+
+
+def _capped(res: dict) -> bool:
+    return int(res.get("front_total", res["front_designs"])) > int(res["front_designs"])
+
+
+def _each(res: dict) -> str:
+    if _capped(res):
+        return f"Each of the {res['front_designs']} analysed front designs (of {res['front_total']})"
+    return "Each front design"
 
 
 def fig_tornado(data: F.ReportData, res: dict) -> list[F.Figure]:
@@ -121,14 +151,23 @@ def fig_tornado(data: F.ReportData, res: dict) -> list[F.Figure]:
 def summary_text(res: dict) -> list[str]:
     rec = res["recommended"]
     probs = np.array([p["probability"] for p in res["pareto_probability"]])
+    total = int(res.get("front_total", res["front_designs"]))
+    if total > res["front_designs"]:
+        which = (f"{res['front_designs']} of the front's {total} designs (the recommendation, each objective's "
+                 f"best and an even spread along the front: at most {MAX_ANALYSED_DESIGNS} are analysed, "
+                 "and Pareto probabilities count only these designs as rivals)")
+        every = f"`dse sensitivity {res['study']}` analyses the whole front, with more samples"
+    else:
+        which = f"The front's {res['front_designs']} designs"
+        every = f"`dse sensitivity {res['study']}` repeats this with more samples"
     out = [(f"The technology constants are estimates: {res['constants_sampled']} of them have a plausible range "
-            f"(P10..P90, with its reason, in dse/hardware/catalog/ranges.csv). The front's "
-            f"{res['front_designs']} designs were re-evaluated under {res['samples']} samples of them "
-            f"(seed {res['seed']}; `dse sensitivity {res['study']}` repeats this with more samples)."),
+            f"(P10..P90, with its reason, in dse/hardware/catalog/ranges.csv). {which} "
+            f"were re-evaluated under {res['samples']} samples of them (seed {res['seed']}; {every})."),
            (f"The recommended design (trial {rec['trial']}, {rec['chosen_by']}) stays on the front in "
             f"{rec['pareto_probability']:.0%} of the samples and stays the recommendation in "
             f"{rec['stays_recommended']:.0%}."),
-           (f"{int((probs >= 0.9).sum())} of the {len(probs)} front designs stay on the front in at least 90% "
+           (f"{int((probs >= 0.9).sum())} of the {len(probs)} {'analysed ' if total > len(probs) else ''}"
+            f"front designs stay on the front in at least 90% "
             f"of the samples; {int((probs < 0.5).sum())} in fewer than half.")]
     flips = res["flips_recommendation"]
     out.append("Constants that change the recommendation at one end of their range: "
