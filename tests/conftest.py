@@ -46,6 +46,17 @@ def ray_local():
 SMALL_STUDY_SOURCE = "studies/yolov3-2mp-edge.toml"
 
 
+def nsga2_search(text: str, trials: int, population: int, seed: int) -> str:
+    """A study file's text with its [search] table replaced by NSGA-II with these trials (the default
+    study runs the vectorized search, whose budget is designs, not trials)."""
+    import re
+
+    search = f'[search]\nsampler = "nsga2"\ntrials = {trials}\npopulation = {population}\nseed = {seed}\n\n'
+    out, n = re.subn(r"(?ms)^\[search\]\n.*?(?=^\[)", search, text)
+    assert n == 1, "the default study has one [search] table followed by another table"
+    return out
+
+
 def write_small_study(folder, *, trials: int = 256, population: int = 64, seed: int = 1,
                       workload: str = "yolov3@416x416", name: str = "small", extra: str = "") -> Path:
     """The default study copied to ``folder/NAME.toml`` with a small workload and budget.
@@ -58,11 +69,7 @@ def write_small_study(folder, *, trials: int = 256, population: int = 64, seed: 
     text = text.replace('[[workloads]]\nname = "resnet50@224x224"\nbatch = 1\n', "")
     text = text.replace("yolov3@1920x1088", workload)
     text = text.replace('name = "yolov3-2mp-edge"', f'name = "{name}"')
-    import re
-
-    text = re.sub(r"(?m)^trials = \d+", f"trials = {trials}", text)
-    text = re.sub(r"(?m)^population = \d+", f"population = {population}", text)
-    text = re.sub(r"(?m)^seed = \d+", f"seed = {seed}", text)
+    text = nsga2_search(text, trials, population, seed)
     path = Path(folder) / f"{name}.toml"
     path.write_text(text + extra)
     return path

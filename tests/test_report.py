@@ -285,6 +285,31 @@ def test_pareto_knee_hypervolume():
     assert an.header("resnet50@224x224:dram_bytes") == "DRAM traffic on resnet50@224x224 [MB/inference]"
 
 
+def test_spread_subset_keeps_the_chosen_designs_and_covers_the_front():
+    rng = np.random.default_rng(5)
+    pts = rng.dirichlet(np.ones(3), 600)  # every point on the (minimization) front
+    front = pd.DataFrame(pts, columns=["a", "b", "c"], index=np.arange(600) + 1000)
+    directions = ["minimize"] * 3
+    assert an.spread_subset(front, ["a", "b", "c"], directions, 600) is front  # under the cap: all of it
+    keep = [1000 + int(np.argmin(pts[:, j])) for j in range(3)] + [1007]
+    sub = an.spread_subset(front, ["a", "b", "c"], directions, 50, keep=keep)
+    assert len(sub) == 50 and sub.index.is_unique and set(keep) <= set(sub.index)
+    assert list(sub.index) == sorted(sub.index)  # front order kept
+    assert sub.equals(an.spread_subset(front, ["a", "b", "c"], directions, 50, keep=keep))  # deterministic
+    # an even spread: every front point lies near a picked one (a random 50 leaves wider gaps)
+    def gap(idx):
+        d = ((pts[:, None, :] - front.loc[idx].to_numpy()[None]) ** 2).sum(axis=2)
+        return float(np.sqrt(d.min(axis=1)).max())
+
+    random_gaps = [gap(rng.choice(front.index, 50, replace=False)) for _ in range(20)]
+    assert gap(sub.index) < min(random_gaps)
+    # maximized objectives count as their negation; duplicates are picked last
+    twice = pd.concat([front, front.set_axis(front.index + 1000)])
+    sub2 = an.spread_subset(twice.assign(a=-twice["a"]), ["a", "b", "c"], ["maximize", "minimize", "minimize"],
+                            600, keep=[1000])
+    assert len(sub2) == 600 and set(sub2.index) == set(front.index)
+
+
 def test_report_units_come_from_the_metric_registry_and_the_parameter_declaration():
     from dse.hardware.space import PARAMETERS
     from dse.model.metrics import METRICS, column_name

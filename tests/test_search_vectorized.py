@@ -4,6 +4,7 @@ no recorded trial lost to a SIGKILL, bulk journal writes equal to Optuna's own."
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -216,6 +217,54 @@ def test_vectorized_study_resumes_and_reports_like_any_other(tmp_path, cli):
     report = cli("report", str(out))
     assert report.returncode == 0, report.stderr
     assert (out / "report.html").exists() and (out / "trials.parquet").exists()
+
+
+def test_report_of_a_vectorized_study_samples_its_table_and_caps_the_sensitivity(tmp_path, monkeypatch, cli):
+    import json
+
+    from dse.report import load, uncertainty_section
+    from dse.report.html import build_report
+
+    path = _small_study(tmp_path, "vrep", trials=3000)
+    spec = load_study(path)
+    ran = cli("run", str(path), "--results", str(tmp_path / "results"), "--no-progress", "--no-report")
+    assert ran.returncode == 0, ran.stderr
+    out = tmp_path / "results" / "vrep"
+    table = pd.read_parquet(out / DESIGNS_TABLE)
+    monkeypatch.setattr(load, "DESIGNS_SAMPLE", 700)
+    r = load.load_results(out)
+    assert r.designs_evaluated == 3000 and r.cloud is not None and 0 < len(r.cloud) <= 700
+    assert r.cloud["trial"].isna().all() and r.cloud["design"].is_unique
+    # sampled rows are rows of the table, none of them a recorded trial
+    merged = r.cloud.merge(table, on="design", suffixes=("", "_t"))
+    assert len(merged) == len(r.cloud) and (merged["area_mm2"] == merged["area_mm2_t"]).all()
+    cols = [o.column for o in spec.objectives]
+    assert r.cloud.merge(r.trials[cols], on=cols).empty
+    assert len(r.points) == len(r.trials) + len(r.cloud)
+    again = load.load_results(out)
+    assert again.cloud is not None and again.cloud["design"].tolist() == r.cloud["design"].tolist()  # seeded
+
+    from dse.report.analysis import pareto_front
+
+    front_n = len(pareto_front(r.trials, r.objectives, r.directions))
+    cap = 6
+    assert front_n > cap
+    monkeypatch.setattr(uncertainty_section, "MAX_ANALYSED_DESIGNS", cap)
+    build_report(out)
+    md = (out / "report.md").read_text()
+    assert (f"Every trial (the {len(r.trials)} recorded front designs) and a seeded sample of {len(r.cloud)} "
+            "of the other designs evaluated (3000 in all" in md)
+    assert re.search(rf"{cap} of the front's \d+ designs \(the recommendation", md)
+    cached = json.loads((out / uncertainty_section.CACHE_FILE).read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    assert cached["result"]["front_designs"] == cap
+    assert cached["result"]["recommended"]["trial"] == summary["recommendation"]["trial"]
+    # under the cap: the whole front, and the text says so
+    monkeypatch.setattr(uncertainty_section, "MAX_ANALYSED_DESIGNS", 100_000)
+    build_report(out)
+    md = (out / "report.md").read_text()
+    assert f"The front's {front_n} designs were re-evaluated" in md and "analysed front designs" not in md
+    assert json.loads((out / uncertainty_section.CACHE_FILE).read_text())["result"]["front_designs"] == front_n
 
 
 def test_sigkill_mid_run_loses_no_recorded_trial(tmp_path):

@@ -29,6 +29,8 @@ DPI = 110
 #: Scatter layers with more points than this are embedded in the SVG as a bitmap (the axes, text and
 #: front line stay vectors): 20,000 sampled designs made 7 MB SVGs that took 2 s each to write.
 RASTER_POINTS = 5000
+#: Parallel-coordinates fronts with more lines than this are a bitmap in the SVG (a 4,000-design front: 2 MB).
+RASTER_LINES = 1000
 
 plt.rcParams.update({
     "figure.facecolor": "white", "axes.grid": True, "grid.alpha": 0.3, "axes.titlesize": 11,
@@ -96,7 +98,7 @@ def points_title(r) -> str:
     n = len(r.trials)
     if r.cloud is None or r.cloud.empty:
         return f"{n} trials"
-    return f"{n} front trials and {len(r.cloud)} sampled of the {r.designs_evaluated} evaluated designs"
+    return f"{n} front trials and a sample of {len(r.cloud)} of the other designs ({r.designs_evaluated} evaluated)"
 
 
 def fig_fronts(data: ReportData) -> list[Figure]:
@@ -151,8 +153,8 @@ def fig_fronts(data: ReportData) -> list[Figure]:
         fig.suptitle(f"{wl}: {points_title(r)}", fontsize=12)
         name = save(fig, data, f"front_{slug(wl)}")
         every = ("Every trial" if r.cloud is None or r.cloud.empty else
-                 f"Every trial (the recorded front designs) and a seeded sample of at most {len(r.cloud)} other "
-                 "evaluated designs from designs.parquet/")
+                 f"Every trial (the {len(r.trials)} recorded front designs) and a seeded sample of {len(r.cloud)} "
+                 f"of the other designs evaluated ({r.designs_evaluated} in all, every one in designs.parquet/)")
         out.append(Figure(name, f"Pareto fronts on {wl}",
                           f"{every} (grey x: outside the budgets, dots: within, coloured by the other cost); "
                           "black staircase: designs within budgets that no other such design beats on both axes; "
@@ -201,7 +203,8 @@ def fig_parallel(data: ReportData) -> list[Figure]:
 
     xs = np.arange(len(cols), dtype=float)
     ax.add_collection(LineCollection([np.column_stack([xs, zi]) for zi in z], colors="#9A9A9A", alpha=0.25,
-                                     lw=0.8, zorder=2, label=f"front designs ({len(front)})"))
+                                     lw=0.8, zorder=2, label=f"front designs ({len(front)})",
+                                     rasterized=len(front) > RASTER_LINES))
     for ch in data.chosen:
         k = int(np.flatnonzero(front["trial"].to_numpy() == ch.trial)[0])
         ax.plot(xs, z[k], color=style.role_color(ch.key), lw=2.6, zorder=5, marker=style.role_marker(ch.key),
