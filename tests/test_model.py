@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dse.cli.validate_cmd import passed
@@ -129,8 +129,18 @@ def _next_allowed_channels(dram_type, channels):
 @given(params=design_params, workload=st.sampled_from(WORKLOADS), knob=st.sampled_from(
     ["sram_mb", "dram_channels", "clock_ghz", "noc_width_bits", "sram_bw_bytes_per_cycle", "local_kib"]),
     factor=st.floats(1.01, 4.0))
+@example(params=dict(cores=1, rows=4, cols=4, clock_ghz=1.0, precision="int16", sram_mb=1.0, dram_type="LPDDR4",
+                     dram_channels=1, noc="bus", noc_width_bits=32, batch=1, winograd=False, lowering="im2col",
+                     dataflow="ws", local_kib=0, sram_bw_bytes_per_cycle=16, schedule="fused",
+                     batch_schedule="auto", fusion_halo="cached"),
+         workload="resnet50", knob="sram_mb", factor=2.0)  # found in CI: fused is not a time optimizer
 def test_throughput_never_drops_when_one_resource_grows(params, workload, knob, factor):
     base = _batch([params]).to_params()[0]  # channels repaired to an allowed count
+    if knob == "sram_mb" and base["schedule"] == "fused":
+        # a forced fused schedule minimizes DRAM bytes, not time: more SRAM can buy a deeper
+        # stack that moves fewer bytes and runs slower. Its traffic property is in test_fusion.py;
+        # here the schedules that minimize time.
+        base["schedule"] = "auto"
     bigger = dict(base)
     p = space.get_parameter(knob)
     if knob == "dram_channels":
