@@ -253,7 +253,7 @@ def test_report_of_a_vectorized_study_samples_its_table_and_caps_the_sensitivity
     build_report(out)
     md = (out / "report.md").read_text()
     assert (f"Every trial (the {len(r.trials)} recorded front designs) and a seeded sample of {len(r.cloud)} "
-            "of the other designs evaluated (3000 in all" in md)
+            "of the other designs evaluated (3000 in all, in designs.parquet/);" in md)
     assert re.search(rf"{cap} of the front's \d+ designs \(the recommendation", md)
     cached = json.loads((out / uncertainty_section.CACHE_FILE).read_text())
     summary = json.loads((out / "summary.json").read_text())

@@ -152,11 +152,11 @@ def fig_fronts(data: ReportData) -> list[Figure]:
         _legend_below(fig, axes, ncol=3)
         fig.suptitle(f"{wl}: {points_title(r)}", fontsize=12)
         name = save(fig, data, f"front_{slug(wl)}")
-        every = ("Every trial" if r.cloud is None or r.cloud.empty else
+        every = ("Every trial:" if r.cloud is None or r.cloud.empty else
                  f"Every trial (the {len(r.trials)} recorded front designs) and a seeded sample of {len(r.cloud)} "
-                 f"of the other designs evaluated ({r.designs_evaluated} in all, every one in designs.parquet/)")
+                 f"of the other designs evaluated ({r.designs_evaluated} in all, in designs.parquet/);")
         out.append(Figure(name, f"Pareto fronts on {wl}",
-                          f"{every} (grey x: outside the budgets, dots: within, coloured by the other cost); "
+                          f"{every} grey x: outside the budgets, dots: within, coloured by the other cost; "
                           "black staircase: designs within budgets that no other such design beats on both axes; "
                           "dashed: budget; large markers: the recommended design and the front's best per objective.",
                           "fronts"))
