@@ -419,3 +419,29 @@ def test_rerun_of_a_finished_vectorized_study_returns_at_once(tmp_path, cli):
     more = cli("run", str(path), "--results", str(res), "--no-progress", "--no-report", "--designs", "1300")
     assert more.returncode == 0, more.stderr
     assert len(pd.read_parquet(res / "vrerun" / DESIGNS_TABLE)) == 1300
+
+
+def test_proxy_section_of_a_vectorized_study_ranks_the_evaluated_designs(tmp_path, cli):
+    """A vectorized study records only its front; the proxy section must rank the front and the
+    sample of the designs table, and name the best design on each workload among all of them."""
+    from dse.report import analysis as an
+    from dse.report import load
+    from dse.report.html import build_report
+
+    path = tmp_path / "vproxy.toml"
+    path.write_text(SMALL_SPACE.format(name="vproxy", trials=2000).replace(
+        '[[workloads]]\nname = "yolov3@416x416"\nbatch = 1\n',
+        '[[workloads]]\nname = "yolov3@416x416"\nbatch = 1\n\n[[workloads]]\nname = "resnet50@224x224"\nbatch = 1\n'))
+    ran = cli("run", str(path), "--results", str(tmp_path / "results"), "--no-progress", "--no-report")
+    assert ran.returncode == 0, ran.stderr
+    out = tmp_path / "results" / "vproxy"
+    r = load.load_results(out)
+    assert r.cloud is not None and len(r.cloud) > 0
+    pool = r.points[r.points["feasible"].astype(bool)].reset_index(drop=True)
+    assert len(pool) > len(r.feasible)  # more than the recorded front
+    build_report(out)
+    md = (out / "report.md").read_text()
+    assert f"Over {len(pool)} designs within budgets: the front's trials and a sample of the 2000 designs" in md
+    # the best design on ResNet-50 is the best of the whole pool, a sampled row if that is where it is
+    best = an.design_labels(pool.loc[[pool["resnet50@224x224:throughput_ips"].idxmax()]])[0]
+    assert f"the throughput achievable on resnet50@224x224 ({best})" in md

@@ -463,20 +463,23 @@ def fig_batch(data: ReportData, sweep: pd.DataFrame) -> list[Figure]:
 
 # --- (5) proxy analysis ----------------------------------------------------------------------
 
-def fig_proxy(data: ReportData, stats: pd.DataFrame) -> list[Figure]:
-    feas = data.r.feasible
+def fig_proxy(data: ReportData, stats: pd.DataFrame, feas: pd.DataFrame) -> list[Figure]:
+    """One scatter per workload pair over ``feas`` (the designs within budgets the proxy section
+    ranks)."""
     wls = data.r.workloads
+    names = an.design_labels(feas)
     out = []
     for _, st in stats.iterrows():
         a, b = st["workload A"], st["workload B"]
         ca, cb = f"{a}:throughput_ips", f"{b}:throughput_ips"
         fig, ax = plt.subplots(figsize=(6.6, 6.0), layout="constrained")
         x, y = feas[ca].to_numpy(float), feas[cb].to_numpy(float)
-        ax.scatter(x, y, s=14, alpha=0.45, color="#9A9A9A", linewidths=0, label=f"designs within budgets ({len(x)})")
+        ax.scatter(x, y, s=14, alpha=0.45, color="#9A9A9A", linewidths=0, label=f"designs within budgets ({len(x)})",
+                   rasterized=len(x) > RASTER_POINTS)
         for wl, idx in ((a, int(np.argmax(x))), (b, int(np.argmax(y)))):
             k = wls.index(wl)
             ax.scatter([x[idx]], [y[idx]], marker=style.workload_marker(k), s=170, color=style.workload_color(k),
-                       edgecolors="k", lw=0.7, label=f"best on {wl} (trial {int(feas['trial'].iloc[idx])})", zorder=5)
+                       edgecolors="k", lw=0.7, label=f"best on {wl} ({names[idx]})", zorder=5)
         _sci(ax, "x", x)
         _sci(ax, "y", y)
         ax.set_xlabel(an.header(ca))

@@ -195,11 +195,7 @@ def _front_figure(data: ReportData, wl: str, xcol: str, ccol: str) -> dict:
 
 
 def _labels(frame: pd.DataFrame) -> list[str]:
-    """``trial N`` for a trial, ``design N (designs.parquet)`` for a row of a vectorized study's table."""
-    trial = frame["trial"].to_numpy(float)
-    design = frame["design"].to_numpy(float) if "design" in frame else np.full(len(frame), np.nan)
-    return [f"trial {int(t)}" if np.isfinite(t) else
-            (f"design {int(d)} (designs.parquet)" if np.isfinite(d) else "design") for t, d in zip(trial, design)]
+    return an.design_labels(frame)
 
 
 def _sample(frame: pd.DataFrame) -> pd.DataFrame:

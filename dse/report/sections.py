@@ -202,9 +202,9 @@ def proxy_text(stats: pd.DataFrame, regret: pd.DataFrame | None) -> str:
     text = "Rank agreement of throughput over the designs within budgets: " + "; ".join(parts) + "."
     if regret is not None and len(regret):
         worst = regret.loc[regret["regret [%]"].idxmax()]
-        text += (f" Choosing the fastest design on {worst['chosen on']} (trial {int(worst['trial chosen'])}) "
+        text += (f" Choosing the fastest design on {worst['chosen on']} ({worst['design chosen']}) "
                  f"loses {worst['regret [%]']:.0f}% of the throughput achievable on {worst['run on']} "
-                 f"(trial {int(worst['best trial'])}).")
+                 f"({worst['best design']}).")
     return text
 
 
@@ -219,9 +219,18 @@ def proxy_section(data: ReportData) -> Section:
     if len(feas) < 3:
         s.text.append("Too few feasible designs for a proxy analysis.")
         return s
+    if r.cloud is not None and not r.cloud.empty:
+        # a vectorized study records only its front: rank over the front and the sample of the
+        # designs table, or the proxy would compare designs already chosen on one workload
+        points = r.points
+        feas = points[points["feasible"].astype(bool)].reset_index(drop=True)
+        ranked = min(len(feas), an.PROXY_RANK_SAMPLE)
+        s.text.append(f"Over {len(feas)} designs within budgets: the front's trials and a sample of the "
+                      f"{r.designs_evaluated} designs evaluated (designs.parquet); rank correlations over "
+                      f"{ranked} of them (seeded sample), best designs and regret over all.")
     stats = an.proxy_stats(feas, r.workloads)
     regret = an.regret_table(feas, r.workloads)
-    s.figures = F.fig_proxy(data, stats)
+    s.figures = F.fig_proxy(data, stats, feas)
     s.text.append(proxy_text(stats, regret))
     s.tables.append(Table("Rank correlation of throughput (designs within budgets)", fmt_frame(stats)))
     s.tables.append(Table("Regret: the fastest design on A, run on B, vs the fastest on B (both within budgets)",
