@@ -178,28 +178,26 @@ def test_sram_that_holds_every_activation_makes_schedules_equal(workload):
     np.testing.assert_allclose(fused.dram_bytes, layer.dram_bytes, rtol=1e-12)
 
 
+def _never_rises_with_sram(table, designs: DesignBatch, metric: str, rtol: float) -> None:
+    """``metric`` of every design never rises as its SRAM alone grows (x1.3, x2, x4)."""
+    previous = None
+    for factor in (1.0, 1.3, 2.0, 4.0):
+        value = getattr(_run(table, designs.with_values(sram_bytes=designs.sram_bytes * factor)), metric)
+        if previous is not None:
+            assert (value <= previous * (1 + rtol)).all(), (metric, factor)
+        previous = value
+
+
 @pytest.mark.parametrize("schedule", ["layer", "fused"])
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_dram_traffic_never_rises_when_sram_alone_grows(workload, schedule):
     """The traffic models (schedule layer or fused, batch in lockstep): more SRAM, never more
     DRAM bytes. (``auto`` optimizes latency, which never rises: next test.)"""
-    table = load_workload(workload)
     d = _random_designs(1000, seed=7, schedule=schedule, batch_schedule="lockstep")
-    previous = None
-    for factor in (1.0, 1.3, 2.0, 4.0):
-        m = _run(table, d.with_values(sram_bytes=d.sram_bytes * factor))
-        if previous is not None:
-            assert (m.dram_bytes <= previous * (1 + 1e-12)).all()
-        previous = m.dram_bytes
+    _never_rises_with_sram(load_workload(workload), d, "dram_bytes", 1e-12)
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_latency_never_rises_when_sram_alone_grows_under_auto(workload):
-    table = load_workload(workload)
     d = _random_designs(1000, seed=3, schedule="auto", batch_schedule="lockstep", batch=np.ones(1000, int))
-    previous = None
-    for factor in (1.0, 1.3, 2.0, 4.0):
-        m = _run(table, d.with_values(sram_bytes=d.sram_bytes * factor))
-        if previous is not None:
-            assert (m.latency_s <= previous * (1 + 1e-9)).all()
-        previous = m.latency_s
+    _never_rises_with_sram(load_workload(workload), d, "latency_s", 1e-9)
