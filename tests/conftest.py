@@ -1,10 +1,14 @@
 """Shared test helpers."""
 
+import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from pathlib import Path
+
+from dse.hardware import space as hwspace
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -82,3 +86,23 @@ def small_study(tmp_path):
         return write_small_study(tmp_path, **kwargs)
 
     return make
+
+
+def random_columns(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """``n`` random designs inside every parameter's domain (log-uniform where the space is log)."""
+    cols = {}
+    for p in hwspace.PARAMETERS:
+        if not p.numeric:
+            cols[p.name] = np.asarray(p.choices, dtype=object)[rng.integers(0, len(p.choices), n)]
+            if p.kind == "bool":
+                cols[p.name] = cols[p.name].astype(bool)
+            continue
+        if p.log and p.low == 0:  # log range from 0 (local_kib): zero (none) or log-uniform from 1
+            x = np.exp(rng.uniform(0.0, math.log(p.high), n)) * (rng.random(n) >= 0.125)
+        elif p.log:
+            x = np.exp(rng.uniform(math.log(p.low), math.log(p.high), n))
+        else:
+            x = rng.uniform(p.low, p.high, n)
+        cols[p.name] = np.clip(np.rint(x), p.low, p.high).astype(np.int64) if p.kind != "float" else np.clip(x, p.low, p.high)
+    cols["batch"] = np.minimum(cols["batch"], 64)  # the evaluator's memory grows with the batch
+    return cols

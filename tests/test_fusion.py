@@ -8,6 +8,7 @@ X1 claim of 11.4 frames/s on YOLOv3 at 2 MP (docs/references.md).
 
 import numpy as np
 import pytest
+from conftest import random_columns
 
 from dse.hardware import space as hwspace
 from dse.hardware.designs import DesignBatch
@@ -17,7 +18,7 @@ from dse.hardware.technology import load_technology
 from dse.model.api import evaluate
 from dse.model.evaluator import evaluate_workload
 from dse.model.fusion import fusion_plan
-from dse.model.validation import fusion_anchor, fusion_rows
+from dse.model.validation import fusion_anchor, fusion_anchor_design, fusion_rows
 from dse.workloads.registry import load_workload
 from dse.workloads.zoo.vgg19 import build_prefix
 
@@ -33,15 +34,12 @@ BATCH_SCHEDULE = {name: code for code, name in enumerate(hwspace.BATCH_SCHEDULES
 
 def _alwani(schedule: str):
     """The five VGG-19 convolutions on an fp32 design whose SRAM holds the layers' weights beside
-    Alwani's 362 KB of feature-map storage (their weights sit in on-chip buffers of their own)."""
-    table = build_prefix(5)
-    sram = ALWANI_STORAGE_BYTES + table.total_weight_elems * 4
-    design = DesignBatch.from_columns({"precision": "fp32", "sram_mb": sram / 2**20, "cores": 1, "rows": 16,
-                                       "cols": 16, "schedule": schedule}, 16)
-    frame, layers = evaluate(design, table, per_layer=True)
-    # dse validate runs the same anchor from its data file
+    Alwani's 362 KB of feature-map storage (their weights sit in on-chip buffers of their own):
+    the anchor `dse validate` runs from its data file."""
     (row,) = fusion_rows()
     assert float(row["feature_map_storage_bytes"]) == ALWANI_STORAGE_BYTES
+    table, design = fusion_anchor_design(row, schedule)
+    frame, layers = evaluate(design, table, per_layer=True)
     assert fusion_anchor(row, schedule)["dram_activation_bytes"] == frame["dram_activation_bytes"][0]
     return table, frame.iloc[0], layers[table.label]
 
@@ -73,10 +71,8 @@ def test_alwani_fused_feature_map_traffic_and_storage():
 
 def test_alwani_storage_is_the_threshold():
     """With less on-chip storage than the line caches need, the seven layers cannot all fuse."""
-    table = build_prefix(5)
-    sram = 0.5 * ALWANI_STORAGE_BYTES + table.total_weight_elems * 4
-    design = DesignBatch.from_columns({"precision": "fp32", "sram_mb": sram / 2**20, "cores": 1, "rows": 16,
-                                       "cols": 16, "schedule": "fused"}, 16)
+    (anchor,) = fusion_rows()
+    table, design = fusion_anchor_design(anchor, "fused", storage_bytes=0.5 * ALWANI_STORAGE_BYTES)
     row = evaluate(design, table).iloc[0]
     assert row["fused_layers"] < len(table)
     assert row["dram_activation_bytes"] > 1.5 * ALWANI_FUSED_BYTES
@@ -125,21 +121,11 @@ def test_batch_schedule_auto_is_the_cheaper_per_tensor():
 # --- properties over random designs ---------------------------------------------------------------
 
 def _random_designs(n: int, seed: int, **fixed) -> DesignBatch:
-    rng = np.random.default_rng(seed)
-    cols: dict = {}
-    for p in hwspace.PARAMETERS:
-        if p.name in fixed:
-            continue
-        if not p.numeric:
-            choices = np.asarray(p.choices, dtype=bool if p.kind == "bool" else object)
-            cols[p.name] = choices[rng.integers(0, len(choices), n)]
-            continue
-        low, high = p.bounds
-        low = max(low, 1.0)
-        x = np.exp(rng.uniform(np.log(low), np.log(high), n)) if p.log else rng.uniform(low, high, n)
-        cols[p.name] = x if p.kind == "float" else np.clip(np.rint(x), low, high).astype(np.int64)
-    cols["batch"] = np.minimum(cols.get("batch", 1), 16)
-    cols["sram_mb"] = np.minimum(cols["sram_mb"], 64)  # room to grow in the monotonicity test
+    """``n`` random designs of the whole space (conftest.random_columns), batch <= 16, SRAM
+    <= 64 MiB (room to grow in the monotonicity tests), the ``fixed`` columns as given."""
+    cols = random_columns(n, np.random.default_rng(seed))
+    cols["batch"] = np.minimum(cols["batch"], 16)
+    cols["sram_mb"] = np.minimum(cols["sram_mb"], 64)
     cols.update(fixed)
     return DesignBatch.from_columns(cols, 16, repair_channels=True)
 

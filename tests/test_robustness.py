@@ -27,6 +27,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from conftest import random_columns
 from optuna.trial import TrialState
 
 from dse.errors import UserError
@@ -288,26 +289,6 @@ def test_domain_corners_give_finite_metrics():
         metrics = evaluate_columns(columns, 16, {}, [(workload, None)])
         assert_finite(metrics)
         assert (metrics[f"{workload}:throughput_ips"] > 0).all()
-
-
-def random_columns(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """``n`` random designs inside every parameter's domain (log-uniform where the space is log)."""
-    cols = {}
-    for p in hwspace.PARAMETERS:
-        if not p.numeric:
-            cols[p.name] = np.asarray(p.choices, dtype=object)[rng.integers(0, len(p.choices), n)]
-            if p.kind == "bool":
-                cols[p.name] = cols[p.name].astype(bool)
-            continue
-        if p.log and p.low == 0:  # log range from 0 (local_kib): zero (none) or log-uniform from 1
-            x = np.exp(rng.uniform(0.0, math.log(p.high), n)) * (rng.random(n) >= 0.125)
-        elif p.log:
-            x = np.exp(rng.uniform(math.log(p.low), math.log(p.high), n))
-        else:
-            x = rng.uniform(p.low, p.high, n)
-        cols[p.name] = np.clip(np.rint(x), p.low, p.high).astype(np.int64) if p.kind != "float" else np.clip(x, p.low, p.high)
-    cols["batch"] = np.minimum(cols["batch"], 64)  # the evaluator's memory grows with the batch
-    return cols
 
 
 def test_a_million_random_designs_give_finite_metrics():

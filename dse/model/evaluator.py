@@ -65,6 +65,7 @@ class LayerGeometry:
     wino_idx: np.ndarray  # (W,) layers Winograd can run
     vector_idx: np.ndarray  # (V,) non-MAC layers
     fused_idx: np.ndarray  # (F,) layers fused into the layer before them
+    launches: np.ndarray  # (1, L) 1 for a layer with a kernel (and overhead) of its own, 0 if fused
     t_need: np.ndarray  # (1, T) per-image SRAM elements to keep each tensor on chip
     t_spill_factor: np.ndarray  # (1, T) elements moved per image if it spills: (1 + readers) x size
     t_size: np.ndarray  # (1, T) elements per image
@@ -111,6 +112,7 @@ def layer_geometry(table: LayerTable) -> LayerGeometry:
         wino_idx=np.flatnonzero(table.winograd_ok),
         vector_idx=np.flatnonzero(~is_mac),
         fused_idx=np.flatnonzero(table.fused_into_prev),
+        launches=(~table.fused_into_prev).astype(np.float64)[None, :],
         **_tensor_geometry(table),
         max_layer_weight_elems=float(table.weight_elems.max()),
         total_weight_elems=float(table.weight_elems.sum()),
@@ -335,8 +337,6 @@ def _evaluate_chunk(g: LayerGeometry, plan: tuple[Partition, ...], hw: HardwareA
     latency = bound_s.sum(axis=1) + overhead_col[:, 0] * (bound_s.shape[1] - g.fused_idx.size)
 
     # --- depth-first stacks (dse/model/fused_cost.py, docs/model.md "Depth-first fusion") ------
-    launches = np.ones((1, bound_s.shape[1]))
-    launches[:, g.fused_idx] = 0.0
     stacks = choose_stacks(plan, StackInputs(
         bound_s=bound_s, onchip_s=onchip_s, act_bytes=act_dram, weight_bytes=w_dram,
         restart_cycles=np.where(g.is_mac, m.restart_cycles, 0.0),
@@ -345,7 +345,7 @@ def _evaluate_chunk(g: LayerGeometry, plan: tuple[Partition, ...], hw: HardwareA
         bytes_per_elem=bpe, sram_bytes=sram, weight_buffer_fraction=col(hw.weight_buffer_fraction),
         dram_bw_bytes_per_s=col(hw.dram_bw_bytes_per_s), overhead_s=overhead_col,
         images_per_pass=np.where(lockstep, batch, 1.0), passes_per_batch=np.where(lockstep, 1.0, batch),
-        resident=resident, schedule=d.schedule[sl][:, None], launches=launches), g.out_tensor, want_layers,
+        resident=resident, schedule=d.schedule[sl][:, None], launches=g.launches), g.out_tensor, want_layers,
         recompute)
     latency = latency + stacks.delta_s
     dram_delta = stacks.act_delta_bytes + stacks.weight_delta_bytes
@@ -364,8 +364,7 @@ def _evaluate_chunk(g: LayerGeometry, plan: tuple[Partition, ...], hw: HardwareA
     if want_layers:
         st = stacks.layers
         assert st is not None
-        overhead = np.broadcast_to(overhead_col, compute_s.shape).copy()
-        overhead[:, g.fused_idx] = 0.0
+        overhead = overhead_col * g.launches
         layer_s = (bound_s + overhead) * st["time_scale"]
         wino_div = np.ones_like(compute_s)
         wino_div[:, g.wino_idx] = wino_div_on

@@ -14,11 +14,12 @@ from importlib import resources
 import numpy as np
 
 from dse.hardware.designs import DesignBatch
+from dse.hardware.physical import BYTES_PER_ELEMENT
 from dse.hardware.presets import load_preset
 from dse.hardware.technology import load_technology
 from dse.model.api import evaluate
 from dse.model.uncertainty import monte_carlo
-from dse.workloads.layers import OP_CODE
+from dse.workloads.layers import OP_CODE, LayerTable
 from dse.workloads.registry import load_workload
 
 #: Acceptance band for predicted vs published throughput (issue 14): within 20%.
@@ -47,19 +48,27 @@ def fusion_rows() -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def fusion_anchor(row: dict, schedule: str) -> dict:
-    """The model on a published fusion anchor: the network's first ``convs`` convolutions at the
-    row's precision, on a one-core design whose SRAM holds the layers' weights beside the
-    published feature-map storage. Returns the evaluate() row (SI units)."""
+def fusion_anchor_design(row: dict, schedule: str, storage_bytes: float | None = None
+                         ) -> tuple[LayerTable, DesignBatch]:
+    """A published fusion anchor as (layer table, design): the network's first ``convs``
+    convolutions, on a one-core design at the row's precision whose SRAM holds the layers'
+    weights beside the feature-map storage (the row's, or ``storage_bytes``)."""
     from dse.workloads.zoo.vgg19 import build_prefix
 
     if row["network"] != "vgg19":
         raise ValueError(f"reference_fusion.csv: no builder for network {row['network']!r}")
     table = build_prefix(int(row["convs"]), int(row["width"]), int(row["height"]))
-    bpe = {"fp32": 4, "fp16": 2, "int8": 1}[row["precision"]]
-    sram = float(row["feature_map_storage_bytes"]) + table.total_weight_elems * bpe
+    storage = float(row["feature_map_storage_bytes"]) if storage_bytes is None else storage_bytes
+    sram = storage + table.total_weight_elems * BYTES_PER_ELEMENT[row["precision"]]
     design = DesignBatch.from_columns({"precision": row["precision"], "sram_mb": sram / MIB, "cores": 1,
                                        "rows": 16, "cols": 16, "schedule": schedule}, 16)
+    return table, design
+
+
+def fusion_anchor(row: dict, schedule: str) -> dict:
+    """The model on a published fusion anchor (:func:`fusion_anchor_design`): the evaluate() row
+    (SI units)."""
+    table, design = fusion_anchor_design(row, schedule)
     return evaluate(design, table).iloc[0].to_dict()
 
 
