@@ -371,12 +371,8 @@ def check_special(target: str, file_kind: str, name: str, offset: int, folder: P
                 token_source()
     except UserError as err:
         return user_error_problem(str(err), [prefix], keys)
-    except TimeoutError as err:
-        return f"hang: {err}"
-    except RecursionError:
-        return "RecursionError"
-    except Exception as err:  # noqa: BLE001
-        return describe(err)
+    except Exception as err:  # noqa: BLE001 - exactly what the fuzzer looks for
+        return problem_of(err)
     finally:
         for k, v in old_env.items():
             if v is None:
@@ -459,12 +455,8 @@ def check_onnx(example, folder: Path, number: int) -> str | None:
                 load_study(study)
     except UserError as err:
         return user_error_problem(str(err), [f"onnx: {path}: ", f"{path}: "], set(TOP_LEVEL_KEYS))
-    except TimeoutError as err:
-        return f"hang: {err}"
-    except RecursionError:
-        return "RecursionError"
-    except Exception as err:  # noqa: BLE001
-        return describe(err)
+    except Exception as err:  # noqa: BLE001 - exactly what the fuzzer looks for
+        return problem_of(err)
     return None
 
 
@@ -565,6 +557,16 @@ def user_error_problem(msg: str, prefixes, keys) -> str | None:
             if msg.startswith(form) and msg[len(form):len(form) + 1] in (".", "[", ":"):
                 return None
     return f"UserError without a path: {msg!r}"
+
+
+def problem_of(err: Exception) -> str:
+    """The non-user error an exception other than UserError is: a hang (the load timer fired), a
+    RecursionError, or the exception and where it was raised."""
+    if isinstance(err, TimeoutError):
+        return f"hang: {err}"
+    if isinstance(err, RecursionError):
+        return "RecursionError"
+    return describe(err)
 
 
 def describe(err: BaseException) -> str:
