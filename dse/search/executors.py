@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -300,8 +301,6 @@ def _gcs_probe(address: str, timeout_s: float) -> str | None:
     """One GCS request with a random cluster id, bounded by ``timeout_s`` (the client's own
     connect wait is 10 s, so it runs in a daemon thread). Returns the error text ("WrongClusterID"
     when authenticated), "timeout", or None when the probe API is not there."""
-    import threading
-
     try:
         import ray
         from ray._raylet import GcsClient  # type: ignore[attr-defined]  # private, compiled
@@ -338,6 +337,8 @@ def _current_gcs_address() -> str:
 
 #: While waiting for a cluster's tasks, how often (s) the head is checked, and its TCP timeout.
 HEAD_CHECK_S = 2.0
+#: How often (s) the driver asks a cluster for its CPU count (autoscaling clusters grow).
+CLUSTER_REFRESH_S = 5.0
 
 
 class RayExecutor:
@@ -374,6 +375,8 @@ class RayExecutor:
                 raise UserError(f"{where}: cannot start or join Ray ({first})") from None
         self._gcs = resolved  # "host:port" of the cluster's head, "" for a local Ray
         self._workers = 0 if resolved else workers
+        self._cpus_known = 0
+        self._cpus_asked_at = 0.0
         self.workers = self._cluster_workers()
         self._remote = ray.remote(max_retries=max_retries, retry_exceptions=False,
                                   scheduling_strategy="SPREAD")(_ray_task)
@@ -381,9 +384,30 @@ class RayExecutor:
         self.tasks_run = 0
 
     def _cluster_workers(self) -> int:
+        """CPUs of the cluster (autoscaling clusters grow), asked of the head at most every
+        ``CLUSTER_REFRESH_S``. The question runs in a daemon thread bounded by ``HEAD_CHECK_S``:
+        a head that is going down can still accept connections while its answers never come, and
+        Ray then blocks the caller for a minute before it kills the process. Without an answer
+        the last known count stands and the head check decides."""
         if self._workers:
             return self._workers
-        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+        now = time.monotonic()
+        if self._cpus_known and now - self._cpus_asked_at < CLUSTER_REFRESH_S:
+            return self._cpus_known
+        self._cpus_asked_at = now
+        answer: list[int] = []
+
+        def ask() -> None:
+            answer.append(max(1, int(self._ray.cluster_resources().get("CPU", 1))))
+
+        thread = threading.Thread(target=ask, name="dse-ray-cpus", daemon=True)
+        thread.start()
+        thread.join(HEAD_CHECK_S)
+        if answer:
+            self._cpus_known = answer[0]
+        else:
+            self._check_head()
+        return self._cpus_known or 1
 
     def evaluate(self, columns, node_nm: int, technology, workloads: Workloads, n_chunks: int | None = None):
         """Evaluate (D,) columns in ``n_chunks`` tasks (default: a few per cluster CPU)."""
