@@ -15,6 +15,11 @@ class UserError(ValueError):
     """A user-facing input error; ``str(err)`` is the single line shown to the user."""
 
 
+class ClusterLost(UserError):
+    """The Ray cluster's head stopped answering mid-run. Finished work is in the storage; the
+    process must not wait for the head on its way out (Ray's exit handlers would, for a minute)."""
+
+
 def key_path(path: str, key) -> str:
     """``path.key`` with the key written as TOML would: bare, or quoted with every non-printable
     character escaped (a key holding a newline must not break the one-line message)."""

@@ -186,7 +186,7 @@ def test_bad_address_or_token_fails_fast_in_one_line(cluster, tmp_path, case):
     assert res.returncode == 2, res.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("dse: error: --ray-address"), res.stderr[-2000:]
     assert expect in lines[0]
-    assert elapsed < 10, f"took {elapsed:.1f} s (Ray's own failure takes 20 s)"
+    assert elapsed < 15, f"took {elapsed:.1f} s (Ray's own failure takes 20 s after start-up)"
 
 
 def test_two_concurrent_drivers_share_one_journal(tmp_path):
@@ -224,9 +224,12 @@ def test_two_concurrent_drivers_share_one_journal(tmp_path):
     assert min(counts) > 0, counts  # they really ran at the same time
 
 
-def test_lost_ray_head_is_one_line_within_seconds(tmp_path):
-    """The head of the cluster dies mid-run: dse stops with its own one line within seconds (Ray's
-    own failure takes about a minute), and every finished trial is kept in the journal."""
+@pytest.mark.parametrize("how", ["stopped", "frozen"])
+def test_lost_ray_head_is_one_line_within_seconds(tmp_path, how):
+    """The head of the cluster dies (``stopped``) or its GCS freezes, still accepting connections
+    without answering (``frozen``, SIGSTOP): dse stops with its own one line within seconds (Ray's
+    own failure takes about a minute, and its exit handlers wait for a frozen head forever), and
+    every finished trial is kept in the journal."""
     import optuna
     from optuna.trial import TrialState
 
@@ -239,6 +242,7 @@ def test_lost_ray_head_is_one_line_within_seconds(tmp_path):
                              "--object-store-memory=80000000", "--disable-usage-stats"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     driver = None
+    frozen: list[str] = []
     try:
         from dse.search.executors import resolve_ray_address
 
@@ -262,13 +266,25 @@ def test_lost_ray_head_is_one_line_within_seconds(tmp_path):
             assert driver.poll() is None, driver.communicate()
             assert time.monotonic() < deadline, "no finished trials in time"
             time.sleep(0.3)
-        _stop([head])
+        if how == "frozen":
+            frozen = subprocess.run(["pgrep", "-g", str(head.pid), "-f", "gcs_server"], capture_output=True,
+                                    text=True).stdout.split()
+            assert frozen, "no gcs_server process in the head's process group"
+            for pid in frozen:
+                os.kill(int(pid), signal.SIGSTOP)
+        else:
+            _stop([head])
         killed = time.monotonic()
         _, err = driver.communicate(timeout=120)
         elapsed = time.monotonic() - killed
     finally:
         if driver is not None and driver.poll() is None:
             driver.kill()
+        for pid in frozen:
+            try:
+                os.kill(int(pid), signal.SIGCONT)
+            except ProcessLookupError:
+                pass
         _stop([head])
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert driver.returncode == 2, err[-3000:]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
-from dse.errors import UserError
+from dse.errors import ClusterLost, UserError
 
 # Subcommand modules in the order `dse --help` lists them. A module missing from the tree is
 # skipped so that the command works while later layers are still being built.
@@ -59,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as err:
         print(f"dse: error: {err}", file=sys.stderr)
+        if isinstance(err, ClusterLost):
+            # Every finally block has run and the storage holds the finished trials; Ray's exit
+            # handlers would wait for the lost head (up to a minute, forever when it is frozen).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_USER_ERROR)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("dse: interrupted; finished work is kept in the study storage", file=sys.stderr)

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from dse.errors import UserError
+from dse.errors import ClusterLost, UserError
 from dse.model.api import evaluate_columns
 from dse.user_files import MAX_TOKEN_BYTES, read_user_bytes
 
@@ -406,7 +406,7 @@ class RayExecutor:
         if answer:
             self._cpus_known = answer[0]
         else:
-            self._check_head()
+            self._check_head(ask_gcs=True)
         return self._cpus_known or 1
 
     def evaluate(self, columns, node_nm: int, technology, workloads: Workloads, n_chunks: int | None = None):
@@ -435,10 +435,13 @@ class RayExecutor:
         except OSError:
             return False
 
-    def _check_head(self) -> None:
-        """One UserError line when the cluster's head no longer accepts connections."""
-        if self._gcs and not self._head_answers():
-            raise UserError(f"{_flag(self.address)}: the Ray cluster at {self._gcs} stopped answering "
+    def _check_head(self, ask_gcs: bool = False) -> None:
+        """One UserError line when the cluster's head no longer accepts connections or, with
+        ``ask_gcs``, accepts them without answering one GCS request within ``PROBE_TIMEOUT_S``
+        (a head that is shutting down or frozen)."""
+        if self._gcs and (not self._head_answers()
+                          or (ask_gcs and _gcs_probe(self._gcs, PROBE_TIMEOUT_S) == "timeout")):
+            raise ClusterLost(f"{_flag(self.address)}: the Ray cluster at {self._gcs} stopped answering "
                             "(head node down?); finished trials are kept in the storage: rerun to resume")
 
     def _gather(self, refs: list) -> list:
