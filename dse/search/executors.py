@@ -450,10 +450,13 @@ class RayExecutor:
         try:
             if self._gcs:
                 pending = list(refs)
+                asked = time.monotonic()
                 while pending:
                     _, pending = self._ray.wait(pending, num_returns=len(pending), timeout=HEAD_CHECK_S)
-                    if pending:
-                        self._check_head()
+                    if pending:  # a head can accept connections and never answer: ask it now and then
+                        ask = time.monotonic() - asked >= CLUSTER_REFRESH_S
+                        asked = time.monotonic() if ask else asked
+                        self._check_head(ask_gcs=ask)
             return self._ray.get(refs)
         except UserError:
             raise
