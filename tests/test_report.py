@@ -16,6 +16,7 @@ import pytest
 
 from dse.report import analysis as an
 from dse.report.html import build_report
+from dse.search import pareto as search_pareto
 from dse.search.spec import load_study
 from dse.search.study import run_study
 from dse.search.tables import write_tables
@@ -283,6 +284,24 @@ def test_pareto_knee_hypervolume():
     assert np.all(np.diff(hist["hypervolume"].to_numpy()) >= -1e-12)
     assert an.unit_of("yolov3@416x416:latency_s") == ("latency on yolov3@416x416", "ms", 1e3)
     assert an.header("resnet50@224x224:dram_bytes") == "DRAM traffic on resnet50@224x224 [MB/inference]"
+
+
+def test_streamed_hypervolume_history_matches_the_in_memory_one():
+    """A vectorized study's table is read in batches: the streamed history equals the in-memory
+    one at the same counts, however the stream is cut (batches shorter and longer than the gap
+    between checkpoints), and infeasible rows never count."""
+    rng = np.random.default_rng(3)
+    losses = rng.random((997, 3))
+    feasible = rng.random(997) < 0.8
+    bounds = search_pareto.objective_bounds(losses[feasible])
+    whole = an.hypervolume_history(np.arange(997), losses, feasible, points=40)
+    for size in (1, 7, 50, 400, 997):
+        batches = ((losses[i:i + size], feasible[i:i + size]) for i in range(0, 997, size))
+        streamed = an.hypervolume_history_stream(batches, 997, bounds, points=40)
+        assert streamed["trials"].tolist() == whole["trials"].tolist()
+        np.testing.assert_allclose(streamed["hypervolume"], whole["hypervolume"], rtol=1e-12)
+    none = an.hypervolume_history_stream(iter([(losses, np.zeros(997, bool))]), 997, bounds, points=5)
+    assert (none["hypervolume"] == 0).all()
 
 
 def test_spread_subset_keeps_the_chosen_designs_and_covers_the_front():

@@ -255,6 +255,19 @@ def test_report_of_a_vectorized_study_samples_its_table_and_caps_the_sensitivity
     assert (f"Every trial (the {len(r.trials)} recorded front designs) and a seeded sample of {len(r.cloud)} "
             "of the other designs evaluated (3000 in all, in designs.parquet/);" in md)
     assert re.search(rf"{cap} of the front's \d+ designs \(the recommendation", md)
+    # Convergence runs over the designs table in evaluation order, not over the recorded trials;
+    # it ends at the hypervolume of the recorded front (the exact front of the table).
+    assert "after half the designs evaluated (1,500 of 3,000)" in md
+    from dse.report.analysis import hypervolume_history
+    from dse.report.sections import designs_history
+    from dse.search.pareto import to_minimization
+
+    losses = to_minimization(r.trials[r.objectives].to_numpy(float), r.directions)
+    feasible = r.trials["feasible"].to_numpy(bool)
+    hist = designs_history(r, losses[feasible])
+    recorded = hypervolume_history(r.trials["trial"].to_numpy(), losses, feasible)
+    assert hist["trials"].iloc[-1] == 3000 and np.all(np.diff(hist["hypervolume"]) >= -1e-12)
+    assert hist["hypervolume"].iloc[-1] == pytest.approx(recorded["hypervolume"].iloc[-1], rel=1e-12)
     cached = json.loads((out / uncertainty_section.CACHE_FILE).read_text())
     summary = json.loads((out / "summary.json").read_text())
     assert cached["result"]["front_designs"] == cap

@@ -170,6 +170,43 @@ def hypervolume_history(trial_numbers: np.ndarray, losses: np.ndarray, feasible:
     return pd.DataFrame({"trials": counts, "hypervolume": hv})
 
 
+def hypervolume_history_stream(batches, total: int, bounds: np.ndarray, points: int = 60) -> pd.DataFrame:
+    """:func:`hypervolume_history` over a stream too large to hold: ``batches`` yields
+    ``(losses, feasible)`` pairs, (n, M) and (n,), in evaluation order, ``total`` rows in all;
+    losses are normalized by ``bounds`` (M, 2) (the feasible front's range) and the running front
+    is kept, so memory follows the front, not the stream. Columns ``trials`` (rows seen) and
+    ``hypervolume``, at ~``points`` evenly spaced counts."""
+    counts: np.ndarray = (np.unique(np.linspace(1, total, min(points, total)).round().astype(int))
+                          if total else np.zeros(0, dtype=int))
+    hv: list[float] = []
+    seen: list[int] = []
+    front: np.ndarray | None = None
+    done, k = 0, 0
+    for losses, feasible in batches:
+        z = search_pareto.normalize_losses(np.asarray(losses, dtype=np.float64), bounds)
+        ok = np.asarray(feasible, dtype=bool) & np.isfinite(z).all(axis=1)
+        start = done
+        done += len(z)
+        while k < len(counts) and counts[k] <= done:  # checkpoints inside this batch
+            new = z[: counts[k] - start][ok[: counts[k] - start]]
+            z, ok, start = z[counts[k] - start:], ok[counts[k] - start:], counts[k]
+            front = _merge_front(front, new)
+            hv.append(hypervolume(front, np.full(bounds.shape[0], 1.1)) if len(front) else 0.0)
+            seen.append(int(counts[k]))
+            k += 1
+        front = _merge_front(front, z[ok])
+    return pd.DataFrame({"trials": seen, "hypervolume": hv})
+
+
+def _merge_front(front: np.ndarray | None, new: np.ndarray) -> np.ndarray:
+    if front is None:
+        front = np.zeros((0, new.shape[1]))
+    if not len(new):
+        return front
+    cand = np.vstack([front, new])
+    return cand[pareto_mask(cand)]
+
+
 # --- rank correlation (no scipy) -------------------------------------------------------------
 
 def spearman_rho(x: np.ndarray, y: np.ndarray) -> float:

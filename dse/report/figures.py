@@ -497,7 +497,9 @@ def fig_proxy(data: ReportData, stats: pd.DataFrame, feas: pd.DataFrame) -> list
 
 # --- (6) hypervolume -------------------------------------------------------------------------
 
-def fig_hypervolume(data: ReportData, hist: pd.DataFrame) -> list[Figure]:
+def fig_hypervolume(data: ReportData, hist: pd.DataFrame, unit: str = "trials") -> list[Figure]:
+    """Hypervolume against ``hist["trials"]``, counted in ``unit`` ("trials", or "designs
+    evaluated" for a vectorized study's designs table)."""
     r = data.r
     fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
     best = 1.1 ** len(r.objectives)
@@ -506,13 +508,13 @@ def fig_hypervolume(data: ReportData, hist: pd.DataFrame) -> list[Figure]:
     if population:
         for g in range(population, int(hist["trials"].max()) + 1, population):
             ax.axvline(g, color="#DDDDDD", lw=0.7, zorder=0)
-    ax.set_xlabel("trials evaluated [count]")
+    ax.set_xlabel(f"{'trials evaluated' if unit == 'trials' else unit} [count]")
     ax.set_ylabel("hypervolume [% of the normalized box]")
     ax.set_ylim(0, 100)
     ax.set_title(f"Convergence: hypervolume of the feasible front ({len(r.objectives)} objectives, "
                  "normalized to the observed ranges)", fontsize=10)
     name = save(fig, data, "hypervolume")
-    return [Figure(name, "Hypervolume vs trials",
+    return [Figure(name, f"Hypervolume vs {unit}",
                    "Objectives normalized to [0, 1] over the feasible trials and turned into minimization; "
-                   "reference point 1.1 in each. A curve still rising at the end means more trials would help"
+                   f"reference point 1.1 in each. A curve still rising at the end means more {unit} would help"
                    + ("; grey lines: NSGA generations." if population else "."), "convergence")]

@@ -239,6 +239,31 @@ def _designs_sample(folder: Path, trials: pd.DataFrame, objectives: list[str],
     return sample.reset_index(drop=True), total
 
 
+#: Rows read at a time when the whole designs table is streamed (convergence of a vectorized study).
+DESIGNS_STREAM_ROWS = 1 << 20
+
+
+def designs_table_rows(folder: Path) -> int:
+    """Rows of the designs table ``folder`` (Parquet parts ``part-*.parquet``), from metadata."""
+    import pyarrow.parquet as pq
+
+    return int(sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(folder.glob("part-*.parquet"))))
+
+
+def designs_table_stream(folder: Path, columns: list[str]):
+    """The designs table ``folder`` in evaluation order (parts in order, rows as written), as
+    DataFrames of at most :data:`DESIGNS_STREAM_ROWS` rows with ``columns`` (those it has), so
+    that a table of 10^8 designs is read in bounded memory."""
+    import pyarrow.parquet as pq
+
+    for part in sorted(folder.glob("part-*.parquet")):  # a torn ".part-*.tmp" is no part
+        f = pq.ParquetFile(part)
+        names = set(f.schema_arrow.names)
+        cols = [c for c in columns if c in names]
+        for batch in f.iter_batches(batch_size=DESIGNS_STREAM_ROWS, columns=cols):
+            yield batch.to_pandas()
+
+
 def _storage_url(summary: dict | None, storage_url: str | None, out_dir: Path) -> tuple[str | None, bool]:
     """(storage URL to read, whether it was given or recorded) for a results folder.
 

@@ -19,6 +19,7 @@ from dse.report import figures as F
 from dse.report import interactive
 from dse.report import style
 from dse.report.context import ReportData
+from dse.report.load import DESIGNS, Results, designs_table_rows, designs_table_stream
 from dse.report.tables import comparison_table, design_table, fmt_frame
 from dse.search import pareto as search_pareto
 
@@ -249,13 +250,39 @@ def convergence_section(data: ReportData) -> Section:
         return s
     t = t[an.finite_mask(t, r.objectives)]
     losses = search_pareto.to_minimization(t[r.objectives].to_numpy(float), r.directions)
-    hist = an.hypervolume_history(t["trial"].to_numpy(), losses, t["feasible"].to_numpy(bool))
-    s.figures = F.fig_hypervolume(data, hist)
+    unit = "trials"
+    if r.cloud is not None and r.designs_evaluated:
+        # A vectorized study records only its front as trials, in recording order: its progress is
+        # the front of the designs evaluated so far, in the designs table.
+        hist = designs_history(data.r, losses[t["feasible"].to_numpy(bool)])
+        unit = "designs evaluated"
+    else:
+        hist = an.hypervolume_history(t["trial"].to_numpy(), losses, t["feasible"].to_numpy(bool))
+    if hist.empty or hist["hypervolume"].iloc[-1] <= 0:
+        s.text.append("No feasible design inside the normalized box: no hypervolume curve.")
+        return s
+    s.figures = F.fig_hypervolume(data, hist, unit)
     hv = hist["hypervolume"].to_numpy()
-    at_half = hv[np.searchsorted(hist["trials"].to_numpy(), hist["trials"].max() / 2)]
+    at_half = hv[min(np.searchsorted(hist["trials"].to_numpy(), hist["trials"].max() / 2), len(hv) - 1)]
     s.text.append(f"Hypervolume reached {100 * at_half / hv[-1]:.0f}% of its final value after half the "
-                  f"trials ({int(hist['trials'].max() / 2)} of {int(hist['trials'].max())}).")
+                  f"{unit} ({int(hist['trials'].max() / 2):,} of {int(hist['trials'].max()):,}).")
     return s
+
+
+def designs_history(r: Results, front_losses: np.ndarray) -> pd.DataFrame:
+    """Hypervolume history of a vectorized study over its designs table, normalized by the range
+    of ``front_losses`` (its recorded feasible trials, as minimization losses)."""
+    folder = r.out_dir / DESIGNS
+    bounds = search_pareto.objective_bounds(front_losses)
+
+    def batches():
+        for frame in designs_table_stream(folder, [*r.objectives, "feasible"]):
+            if not all(c in frame for c in [*r.objectives, "feasible"]):
+                return
+            yield (search_pareto.to_minimization(frame[r.objectives].to_numpy(float), r.directions),
+                   frame["feasible"].to_numpy(bool))
+
+    return an.hypervolume_history_stream(batches(), designs_table_rows(folder), bounds)
 
 
 def confidence_section(data: ReportData) -> Section | None:
