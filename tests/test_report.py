@@ -287,9 +287,9 @@ def test_pareto_knee_hypervolume():
 
 
 def test_streamed_hypervolume_history_matches_the_in_memory_one():
-    """A vectorized study's table is read in batches: the streamed history equals the in-memory
-    one at the same counts, however the stream is cut (batches shorter and longer than the gap
-    between checkpoints), and infeasible rows never count."""
+    """A vectorized study's table is read in batches: the history is the same however the stream
+    is cut (batches shorter and longer than the gap between checkpoints) as in one piece (the
+    in-memory hypervolume_history), and infeasible rows never count."""
     rng = np.random.default_rng(3)
     losses = rng.random((997, 3))
     feasible = rng.random(997) < 0.8

@@ -152,22 +152,10 @@ def hypervolume_history(trial_numbers: np.ndarray, losses: np.ndarray, feasible:
     """
     order = np.argsort(trial_numbers)
     losses, feasible = losses[order], feasible[order]
-    n = len(order)
-    if n == 0 or not feasible.any():
+    if len(order) == 0 or not feasible.any():
         return pd.DataFrame({"trials": [], "hypervolume": []})
-    z = search_pareto.normalize_losses(losses, search_pareto.objective_bounds(losses[feasible]))
-    ref = np.full(z.shape[1], 1.1)
-    counts = np.unique(np.linspace(1, n, min(points, n)).round().astype(int))
-    hv, front = [], np.zeros((0, z.shape[1]))
-    prev = 0
-    for c in counts:
-        new = z[prev:c][feasible[prev:c]]
-        if len(new):
-            cand = np.vstack([front, new])
-            front = cand[pareto_mask(cand)]
-        prev = c
-        hv.append(hypervolume(front, ref))
-    return pd.DataFrame({"trials": counts, "hypervolume": hv})
+    bounds = search_pareto.objective_bounds(losses[feasible])
+    return hypervolume_history_stream([(losses, feasible)], len(order), bounds, points)
 
 
 def hypervolume_history_stream(batches, total: int, bounds: np.ndarray, points: int = 60) -> pd.DataFrame:

@@ -209,10 +209,7 @@ def _designs_sample(folder: Path, trials: pd.DataFrame, objectives: list[str],
     """(sample, rows in the table): a seeded sample of at most :data:`DESIGNS_SAMPLE` rows of the
     designs table ``folder`` (Parquet parts ``part-*.parquet``), the rows equal in every objective
     to a trial left out (the recorded trials are drawn as they are)."""
-    import pyarrow.parquet as pq
-
-    parts = sorted(folder.glob("part-*.parquet"))  # a torn ".part-*.tmp" is no part
-    files = [pq.ParquetFile(p) for p in parts]
+    files = _table_parts(folder)
     counts = np.array([f.metadata.num_rows for f in files], dtype=np.int64)
     total = int(counts.sum())
     if total == 0:
@@ -243,21 +240,19 @@ def _designs_sample(folder: Path, trials: pd.DataFrame, objectives: list[str],
 DESIGNS_STREAM_ROWS = 1 << 20
 
 
-def designs_table_rows(folder: Path) -> int:
-    """Rows of the designs table ``folder`` (Parquet parts ``part-*.parquet``), from metadata."""
+def _table_parts(folder: Path) -> list:
+    """The Parquet parts of the designs table ``folder`` in order (``part-*.parquet``; a torn
+    ``.part-*.tmp`` is no part), as ``pyarrow.parquet.ParquetFile``."""
     import pyarrow.parquet as pq
 
-    return int(sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(folder.glob("part-*.parquet"))))
+    return [pq.ParquetFile(p) for p in sorted(folder.glob("part-*.parquet"))]
 
 
 def designs_table_stream(folder: Path, columns: list[str]):
     """The designs table ``folder`` in evaluation order (parts in order, rows as written), as
     DataFrames of at most :data:`DESIGNS_STREAM_ROWS` rows with ``columns`` (those it has), so
     that a table of 10^8 designs is read in bounded memory."""
-    import pyarrow.parquet as pq
-
-    for part in sorted(folder.glob("part-*.parquet")):  # a torn ".part-*.tmp" is no part
-        f = pq.ParquetFile(part)
+    for f in _table_parts(folder):
         names = set(f.schema_arrow.names)
         cols = [c for c in columns if c in names]
         for batch in f.iter_batches(batch_size=DESIGNS_STREAM_ROWS, columns=cols):

@@ -19,7 +19,7 @@ from dse.report import figures as F
 from dse.report import interactive
 from dse.report import style
 from dse.report.context import ReportData
-from dse.report.load import DESIGNS, Results, designs_table_rows, designs_table_stream
+from dse.report.load import DESIGNS, Results, designs_table_stream
 from dse.report.tables import comparison_table, design_table, fmt_frame
 from dse.search import pareto as search_pareto
 
@@ -270,8 +270,9 @@ def convergence_section(data: ReportData) -> Section:
 
 
 def designs_history(r: Results, front_losses: np.ndarray) -> pd.DataFrame:
-    """Hypervolume history of a vectorized study over its designs table, normalized by the range
-    of ``front_losses`` (its recorded feasible trials, as minimization losses)."""
+    """Hypervolume history of a vectorized study over its designs table (``r.designs_evaluated``
+    rows), normalized by the range of ``front_losses`` (its recorded feasible trials, as
+    minimization losses)."""
     folder = r.out_dir / DESIGNS
     bounds = search_pareto.objective_bounds(front_losses)
 
@@ -282,7 +283,7 @@ def designs_history(r: Results, front_losses: np.ndarray) -> pd.DataFrame:
             yield (search_pareto.to_minimization(frame[r.objectives].to_numpy(float), r.directions),
                    frame["feasible"].to_numpy(bool))
 
-    return an.hypervolume_history_stream(batches(), designs_table_rows(folder), bounds)
+    return an.hypervolume_history_stream(batches(), r.designs_evaluated, bounds)
 
 
 def confidence_section(data: ReportData) -> Section | None:

@@ -306,24 +306,41 @@ def _gcs_probe(address: str, timeout_s: float) -> str | None:
         from ray._raylet import GcsClient  # type: ignore[attr-defined]  # private, compiled
     except ImportError:  # pragma: no cover
         return None
-    result: dict[str, str | None] = {}
 
-    def run():
+    def run() -> str | None:
         try:
             client = GcsClient(address=address, cluster_id=ray.ClusterID.from_random().hex())
             client.internal_kv_get(b"dse-probe", None, timeout=timeout_s)
-            result["out"] = "WrongClusterID (not checked)"
+            return "WrongClusterID (not checked)"
         except TypeError:  # pragma: no cover - private API changed: leave it to ray.init
-            result["out"] = None
+            return None
         except Exception as err:
-            result["out"] = f"{type(err).__name__}: {err}"
+            return f"{type(err).__name__}: {err}"
 
-    thread = threading.Thread(target=run, name="dse-ray-probe", daemon=True)
+    answer = _in_daemon_thread(run, timeout_s, "dse-ray-probe")
+    return "timeout" if answer is _NO_ANSWER else answer
+
+
+#: What :func:`_in_daemon_thread` returns when the call did not finish in time or raised.
+_NO_ANSWER: Any = object()
+
+
+def _in_daemon_thread(call, timeout_s: float, name: str):
+    """``call()`` in a daemon thread, waited for at most ``timeout_s``: its value, or
+    :data:`_NO_ANSWER`. Ray's client calls to a head that accepts connections without answering
+    block for up to a minute; the thread is left behind and does not hold up the exit."""
+    box: list = []
+
+    def run() -> None:
+        try:
+            box.append(call())
+        except Exception:  # noqa: BLE001 - an error is no answer; the caller checks the head
+            pass
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     thread.join(timeout_s)
-    if "out" in result:
-        return result["out"]
-    return "timeout" if thread.is_alive() else None
+    return box[0] if box else _NO_ANSWER
 
 
 def _current_gcs_address() -> str:
@@ -395,18 +412,12 @@ class RayExecutor:
         if self._cpus_known and now - self._cpus_asked_at < CLUSTER_REFRESH_S:
             return self._cpus_known
         self._cpus_asked_at = now
-        answer: list[int] = []
-
-        def ask() -> None:
-            answer.append(max(1, int(self._ray.cluster_resources().get("CPU", 1))))
-
-        thread = threading.Thread(target=ask, name="dse-ray-cpus", daemon=True)
-        thread.start()
-        thread.join(HEAD_CHECK_S)
-        if answer:
-            self._cpus_known = answer[0]
-        else:
+        cpus = _in_daemon_thread(lambda: max(1, int(self._ray.cluster_resources().get("CPU", 1))),
+                                 HEAD_CHECK_S, "dse-ray-cpus")
+        if cpus is _NO_ANSWER:
             self._check_head(ask_gcs=True)
+        else:
+            self._cpus_known = cpus
         return self._cpus_known or 1
 
     def evaluate(self, columns, node_nm: int, technology, workloads: Workloads, n_chunks: int | None = None):
